@@ -1,0 +1,374 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	bleveindex "github.com/blevesearch/bleve_index_api"
+
+	"github.com/stacksearch/stacksearch/corpus"
+)
+
+// metaKey is the Bleve internal key under which an index keeps its Meta.
+var metaKey = []byte("stacksearch.meta")
+
+// Meta describes how an index was built. It is kept inside the index itself.
+type Meta struct {
+	// Version names the build; every reindex makes a new one.
+	Version string `json:"version"`
+	// Source says where the documents came from.
+	Source string `json:"source"`
+	// BuildTime is when the build finished.
+	BuildTime time.Time `json:"build_time"`
+	// BuildDuration is how long the build took.
+	BuildDuration time.Duration `json:"build_duration"`
+}
+
+// Index is one Bleve index with its Meta: built in memory, or on disk in Dir.
+type Index struct {
+	bleve bleve.Index
+	meta  Meta
+	// Dir is the index's directory, empty for an in-memory index.
+	Dir string
+}
+
+// Change is one document change: an upsert when Doc is set, else the deletion of ID.
+// Every change to an index, from a corpus build, the documents API or (later) a
+// replicated log, goes through Index.Apply.
+type Change struct {
+	ID  string
+	Doc *corpus.Document
+}
+
+// newIndex creates an empty index in dir, or in memory when dir is empty. It
+// always uses scorch, in memory too, so that BM25 scoring works the same everywhere.
+func newIndex(dir string) (*Index, error) {
+	b, err := bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create index %q: %w", dir, err)
+	}
+	return &Index{bleve: b, Dir: dir}, nil
+}
+
+// openIndex opens the complete index in dir.
+func openIndex(dir string) (*Index, error) {
+	b, err := bleve.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	ix := &Index{bleve: b, Dir: dir}
+	raw, err := b.GetInternal(metaKey)
+	if err != nil || len(raw) == 0 {
+		b.Close()
+		return nil, fmt.Errorf("open index %s: no build metadata (an incomplete build?): %w", dir, ErrNoIndex)
+	}
+	if err := json.Unmarshal(raw, &ix.meta); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open index %s: read build metadata: %w", dir, err)
+	}
+	return ix, nil
+}
+
+// Meta returns how the index was built.
+func (ix *Index) Meta() Meta { return ix.meta }
+
+// setMeta records how the index was built, inside the index.
+func (ix *Index) setMeta(m Meta) error {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := ix.bleve.SetInternal(metaKey, raw); err != nil {
+		return fmt.Errorf("write build metadata: %w", err)
+	}
+	ix.meta = m
+	return nil
+}
+
+// Count returns the number of documents in the index.
+func (ix *Index) Count() (int, error) {
+	n, err := ix.bleve.DocCount()
+	return int(n), err
+}
+
+// Close closes the index.
+func (ix *Index) Close() error { return ix.bleve.Close() }
+
+// Apply writes changes to the index as one batch: every change is visible to
+// searches, and on disk durable, when Apply returns.
+func (ix *Index) Apply(changes []Change) error {
+	b := ix.bleve.NewBatch()
+	for _, c := range changes {
+		if c.Doc == nil {
+			b.Delete(c.ID)
+			continue
+		}
+		if err := b.Index(c.Doc.ID, toBleve(c.Doc)); err != nil {
+			return fmt.Errorf("index document %q: %w", c.Doc.ID, err)
+		}
+	}
+	if err := ix.bleve.Batch(b); err != nil {
+		return fmt.Errorf("write batch of %d changes: %w", len(changes), err)
+	}
+	return nil
+}
+
+// toBleve turns a document into the map the mapping indexes.
+func toBleve(d *corpus.Document) map[string]any {
+	m := map[string]any{
+		fieldTitle: d.Title,
+		fieldBody:  d.Body,
+		fieldPage:  d.Page,
+		fieldURL:   d.URL,
+		fieldType:  d.Type,
+	}
+	var tags []string
+	for _, f := range corpus.FacetFields {
+		if v := d.Facet(f); len(v) > 0 {
+			m[f] = v
+			tags = append(tags, v...)
+		}
+	}
+	if len(tags) > 0 {
+		m[fieldTags] = strings.Join(tags, " ")
+	}
+	if len(d.Fields) > 0 {
+		raw, _ := json.Marshal(d.Fields) // a map of strings always encodes
+		m[fieldExtra] = string(raw)
+	}
+	return m
+}
+
+// Document returns the whole stored record with the given id.
+func (ix *Index) Document(id string) (*corpus.Document, error) {
+	doc, err := ix.bleve.Document(id)
+	if err != nil {
+		return nil, fmt.Errorf("load document %q: %w", id, err)
+	}
+	if doc == nil {
+		return nil, fmt.Errorf("document %q: %w", id, ErrNotFound)
+	}
+	d := &corpus.Document{ID: id}
+	var extra string
+	doc.VisitFields(func(f bleveindex.Field) {
+		v := string(f.Value())
+		switch f.Name() {
+		case fieldTitle:
+			d.Title = v
+		case fieldBody:
+			d.Body = v
+		case fieldPage:
+			d.Page = v
+		case fieldURL:
+			d.URL = v
+		case fieldType:
+			d.Type = v
+		case fieldExtra:
+			extra = v
+		case corpus.FieldLanguages:
+			d.Languages = append(d.Languages, v)
+		case corpus.FieldFrameworks:
+			d.Frameworks = append(d.Frameworks, v)
+		case corpus.FieldDatabases:
+			d.Databases = append(d.Databases, v)
+		case corpus.FieldTopics:
+			d.Topics = append(d.Topics, v)
+		}
+	})
+	if extra != "" {
+		if err := json.Unmarshal([]byte(extra), &d.Fields); err != nil {
+			return nil, fmt.Errorf("document %q: decode stored fields: %w", id, err)
+		}
+	}
+	return d, nil
+}
+
+// Limits on a document's fields, checked by ValidateDocument.
+const (
+	MaxIDBytes        = 512
+	MaxTitleBytes     = 1 << 10
+	MaxURLBytes       = 2 << 10
+	MaxBodyBytes      = 1 << 20
+	MaxFacetValues    = 64
+	MaxFacetValueSize = 128
+	MaxExtraFields    = 64
+	MaxExtraBytes     = 4 << 10
+)
+
+// ValidateDocument checks a document before it is written, returning a
+// *FieldError naming the first bad field (relative to the document, e.g. "title").
+func ValidateDocument(d *corpus.Document) error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case strings.TrimSpace(d.ID) == "":
+		return bad("id", "must not be empty")
+	case len(d.ID) > MaxIDBytes:
+		return bad("id", "is %d bytes, more than the limit of %d", len(d.ID), MaxIDBytes)
+	case !utf8.ValidString(d.ID) || strings.ContainsFunc(d.ID, isControl):
+		return bad("id", "must be UTF-8 text without control characters")
+	case strings.TrimSpace(d.Title) == "":
+		return bad("title", "must not be empty")
+	case len(d.Title) > MaxTitleBytes:
+		return bad("title", "is %d bytes, more than the limit of %d", len(d.Title), MaxTitleBytes)
+	case len(d.URL) > MaxURLBytes:
+		return bad("url", "is %d bytes, more than the limit of %d", len(d.URL), MaxURLBytes)
+	case len(d.Page) > MaxTitleBytes:
+		return bad("page", "is %d bytes, more than the limit of %d", len(d.Page), MaxTitleBytes)
+	case len(d.Body) > MaxBodyBytes:
+		return bad("body", "is %d bytes, more than the limit of %d", len(d.Body), MaxBodyBytes)
+	case d.Type != "" && d.Type != corpus.TypeSection && d.Type != corpus.TypeFAQ:
+		return bad("type", "is %q; must be %q or %q", d.Type, corpus.TypeSection, corpus.TypeFAQ)
+	case len(d.Fields) > MaxExtraFields:
+		return bad("fields", "has %d keys, more than the limit of %d", len(d.Fields), MaxExtraFields)
+	}
+	for _, f := range corpus.FacetFields {
+		vals := d.Facet(f)
+		if len(vals) > MaxFacetValues {
+			return bad(f, "has %d values, more than the limit of %d", len(vals), MaxFacetValues)
+		}
+		for i, v := range vals {
+			if strings.TrimSpace(v) == "" || len(v) > MaxFacetValueSize {
+				return bad(fmt.Sprintf("%s[%d]", f, i), "must be 1 to %d bytes", MaxFacetValueSize)
+			}
+		}
+	}
+	for k, v := range d.Fields {
+		if k == "" || len(k)+len(v) > MaxExtraBytes {
+			return bad("fields["+k+"]", "key must be non-empty and key plus value at most %d bytes", MaxExtraBytes)
+		}
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// BuildOptions control a build.
+type BuildOptions struct {
+	// Source describes where the documents come from; it is kept in the index's Meta.
+	Source string
+	// SkipBad skips malformed records (counted in the report) instead of failing.
+	SkipBad bool
+	// BatchSize is the number of documents written per Bleve batch (default 500).
+	BatchSize int
+	// Progress, when set, is called after each batch with the documents indexed so far.
+	Progress func(done int)
+}
+
+// BuildReport says what a build did.
+type BuildReport struct {
+	// Documents is the number of documents in the built index.
+	Documents int
+	// Skipped counts malformed records skipped under SkipBad.
+	Skipped int
+	// BadRecords lists the skipped records' errors, at most maxListed.
+	BadRecords []string
+	// DuplicateIDs lists ids seen more than once (the last one won), at most maxListed.
+	DuplicateIDs []string
+	// Duplicates counts all duplicate ids.
+	Duplicates int
+	// Duration is how long the build took.
+	Duration time.Duration
+}
+
+// maxListed bounds the bad records and duplicate ids a report lists.
+const maxListed = 100
+
+const defaultBatchSize = 500
+
+// fill reads docs into the index in batches. A malformed record fails the build
+// with ErrBadCorpus unless opts.SkipBad is set.
+func (ix *Index) fill(ctx context.Context, docs iter.Seq2[corpus.Document, error], opts BuildOptions) (*BuildReport, error) {
+	start := time.Now()
+	size := opts.BatchSize
+	if size <= 0 {
+		size = defaultBatchSize
+	}
+	rep := &BuildReport{}
+	seen := make(map[string]struct{})
+	batch := make([]Change, 0, size)
+	done := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := ix.Apply(batch); err != nil {
+			return err
+		}
+		done += len(batch)
+		batch = batch[:0]
+		if opts.Progress != nil {
+			opts.Progress(done)
+		}
+		return nil
+	}
+	var badErrs []error
+	for doc, err := range docs {
+		if err == nil {
+			if verr := ValidateDocument(&doc); verr != nil {
+				err = fmt.Errorf("document %q: %w", doc.ID, verr)
+			}
+		}
+		if err != nil {
+			var rec *corpus.RecordError
+			var field *FieldError
+			if !errors.As(err, &rec) && !errors.As(err, &field) {
+				return nil, fmt.Errorf("read corpus: %w", err)
+			}
+			rep.Skipped++
+			if len(rep.BadRecords) < maxListed {
+				rep.BadRecords = append(rep.BadRecords, err.Error())
+			}
+			if !opts.SkipBad && len(badErrs) < maxListed {
+				badErrs = append(badErrs, err)
+			}
+			continue
+		}
+		if _, dup := seen[doc.ID]; dup {
+			rep.Duplicates++
+			if len(rep.DuplicateIDs) < maxListed {
+				rep.DuplicateIDs = append(rep.DuplicateIDs, doc.ID)
+			}
+		} else {
+			seen[doc.ID] = struct{}{}
+		}
+		if doc.Type == "" {
+			doc.Type = corpus.TypeSection
+		}
+		if len(badErrs) > 0 {
+			continue // the build will fail: only keep reading to report every bad record
+		}
+		batch = append(batch, Change{ID: doc.ID, Doc: &doc})
+		if len(batch) >= size {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(badErrs) > 0 {
+		return rep, fmt.Errorf("%w: %d malformed records (start with -skip-bad to skip them): %w",
+			ErrBadCorpus, rep.Skipped, errors.Join(badErrs...))
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	n, err := ix.Count()
+	if err != nil {
+		return nil, fmt.Errorf("count documents: %w", err)
+	}
+	rep.Documents = n
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
