@@ -6,7 +6,8 @@ GO ?= go
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 FUZZTIME ?= 5s
 
-.PHONY: run test check fmt vet lint generate generate-check gotest fuzz vuln build clean
+
+.PHONY: run test check fmt vet staticcheck lint generate generate-check gotest fuzz vuln build clean
 
 ## run: start searchd on the embedded default corpus (REST :8080, gRPC :9090)
 run:
@@ -19,13 +20,16 @@ build:
 ## test: every check CI runs
 test: check
 
-check: fmt vet lint generate-check gotest fuzz
+check: fmt vet staticcheck lint generate-check gotest fuzz
 
 fmt:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
+
+staticcheck:
+	$(GO) tool staticcheck ./...
 
 lint:
 	$(GO) tool buf lint
