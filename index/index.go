@@ -121,32 +121,6 @@ func (ix *Index) Apply(changes []Change) error {
 	return nil
 }
 
-// toBleve turns a document into the map the mapping indexes.
-func toBleve(d *corpus.Document) map[string]any {
-	m := map[string]any{
-		fieldTitle: d.Title,
-		fieldBody:  d.Body,
-		fieldPage:  d.Page,
-		fieldURL:   d.URL,
-		fieldType:  d.Type,
-	}
-	var tags []string
-	for _, f := range corpus.FacetFields {
-		if v := d.Facet(f); len(v) > 0 {
-			m[f] = v
-			tags = append(tags, v...)
-		}
-	}
-	if len(tags) > 0 {
-		m[fieldTags] = strings.Join(tags, " ")
-	}
-	if len(d.Fields) > 0 {
-		raw, _ := json.Marshal(d.Fields) // a map of strings always encodes
-		m[fieldExtra] = string(raw)
-	}
-	return m
-}
-
 // Document returns the whole stored record with the given id.
 func (ix *Index) Document(id string) (*corpus.Document, error) {
 	doc, err := ix.bleve.Document(id)

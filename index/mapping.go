@@ -1,6 +1,9 @@
 package index
 
 import (
+	"encoding/json"
+	"strings"
+
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
@@ -95,5 +98,31 @@ func newMapping() *mapping.IndexMappingImpl {
 		doc.AddFieldMappingsAt(f, keywordField())
 	}
 	m.DefaultMapping = doc
+	return m
+}
+
+// toBleve turns a document into the map the mapping indexes.
+func toBleve(d *corpus.Document) map[string]any {
+	m := map[string]any{
+		fieldTitle: d.Title,
+		fieldBody:  d.Body,
+		fieldPage:  d.Page,
+		fieldURL:   d.URL,
+		fieldType:  d.Type,
+	}
+	var tags []string
+	for _, f := range corpus.FacetFields {
+		if v := d.Facet(f); len(v) > 0 {
+			m[f] = v
+			tags = append(tags, v...)
+		}
+	}
+	if len(tags) > 0 {
+		m[fieldTags] = strings.Join(tags, " ")
+	}
+	if len(d.Fields) > 0 {
+		raw, _ := json.Marshal(d.Fields) // a map of strings always encodes
+		m[fieldExtra] = string(raw)
+	}
 	return m
 }
