@@ -55,6 +55,9 @@ func checkRecord(t *testing.T, d Document) {
 	if d.ID == "" || strings.ContainsAny(d.ID, "/#?% \t\r\n") {
 		t.Errorf("bad id %q", d.ID)
 	}
+	if strings.TrimSpace(d.Title) == "" {
+		t.Errorf("record %q has no title", d.ID)
+	}
 	if d.Type != TypeSection && d.Type != TypeFAQ {
 		t.Errorf("record %q: type %q", d.ID, d.Type)
 	}

@@ -20,7 +20,8 @@ const MaxJSONLLine = 8 << 20
 // time. Keys:
 //
 //   - id or _id: a string or a number, required; it must not hold "/", "#", "?", "%" or whitespace;
-//   - title; body or text (body wins when both are set); at least one of title and body;
+//   - title; body or text (body wins when both are set); at least one of title and body. A record
+//     without a title (BEIR's Quora, ArguAna) is titled with the first words of its body;
 //   - url, page: optional;
 //   - type: "section" (the default) or "faq";
 //   - languages, frameworks, databases, topics: a list of strings or a single string. Declared facets
@@ -123,8 +124,12 @@ func parseJSONLRecord(line []byte) (Document, error) {
 	if body == "" {
 		body = rec.Text
 	}
-	if strings.TrimSpace(rec.Title) == "" && strings.TrimSpace(body) == "" {
+	title := rec.Title
+	switch {
+	case strings.TrimSpace(title) == "" && strings.TrimSpace(body) == "":
 		return Document{}, fmt.Errorf("record %s has neither title nor body", id)
+	case strings.TrimSpace(title) == "":
+		title = titleFromBody(body)
 	}
 	typ := rec.Type
 	switch typ {
@@ -135,7 +140,7 @@ func parseJSONLRecord(line []byte) (Document, error) {
 		return Document{}, fmt.Errorf("record %s: type %q is neither %q nor %q", id, typ, TypeSection, TypeFAQ)
 	}
 	return Document{
-		ID: id, Title: rec.Title, URL: rec.URL, Page: rec.Page, Type: typ, Body: body,
+		ID: id, Title: title, URL: rec.URL, Page: rec.Page, Type: typ, Body: body,
 		Languages: rec.Languages, Frameworks: rec.Frameworks, Databases: rec.Databases, Topics: rec.Topics,
 	}, nil
 }
@@ -199,4 +204,31 @@ func (f *facetValues) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// maxDerivedTitle bounds a title taken from a body, in bytes.
+const maxDerivedTitle = 80
+
+// titleFromBody returns the first words of body, at most maxDerivedTitle bytes and cut at a word,
+// with "…" when words were left out.
+func titleFromBody(body string) string {
+	words := strings.Fields(body)
+	title := ""
+	for i, w := range words {
+		if i > 0 && len(title)+1+len(w) > maxDerivedTitle {
+			return title + "…"
+		}
+		if i > 0 {
+			title += " "
+		}
+		title += w
+	}
+	if len(title) > maxDerivedTitle { // one very long word
+		cut := maxDerivedTitle
+		for cut > 0 && !utf8.RuneStart(title[cut]) {
+			cut--
+		}
+		return title[:cut] + "…"
+	}
+	return title
 }

@@ -49,7 +49,7 @@ func TestReadJSONL(t *testing.T) {
 		{14, "", "a facet must be a string or a list of strings"},
 		{15, "", "parse JSON"},
 		{16, "", "not a JSON object"},
-		{17, "last||no trailing newline|||section||", ""},
+		{17, "last|no trailing newline|no trailing newline|||section||", ""}, // titled with its first words
 	}
 	var got []result
 	line := 0

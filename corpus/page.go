@@ -35,7 +35,7 @@ type section struct {
 // with text under it.
 func (p *page) records() []Document {
 	pageTitle := p.title
-	if pageTitle == "" {
+	if strings.TrimSpace(pageTitle) == "" {
 		pageTitle = fileTitle(p.path)
 	}
 	slug, pageURL := anchorSlug(pageTitle), p.url
@@ -89,12 +89,18 @@ func (p *page) records() []Document {
 			faqLevel = p.head.level
 		}
 	}
+	lastTitle := pageTitle
 	for _, s := range p.sections {
 		anchor := anchors.claim(s.anchor, s.title)
 		if faqLevel > 0 && s.level <= faqLevel {
 			faqLevel = 0
 		}
 		typ, recTitle := TypeSection, s.title
+		if strings.TrimSpace(s.title) == "" {
+			recTitle = lastTitle // a heading without words (<h3>&nbsp;</h3>) goes on with the one before
+		} else {
+			lastTitle = s.title
+		}
 		switch {
 		case isFAQHeading(s.title):
 			faqLevel = s.level

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -75,16 +76,7 @@ func (s *Source) IgnoredFiles() int { return int(s.ignored.Load()) }
 func (s *Source) Documents(ctx context.Context) iter.Seq2[Document, error] {
 	return func(yield func(Document, error) bool) {
 		p := pass{src: s, ctx: ctx, yield: yield}
-		var ok bool
-		switch {
-		case s.path == "":
-			ok = p.file(defaultName, func() (io.ReadCloser, error) { return defaultFS.Open(defaultFile) })
-		case s.dir:
-			ok = p.dir(s.path)
-		default:
-			ok = p.file(s.path, func() (io.ReadCloser, error) { return os.Open(s.path) })
-		}
-		if !ok {
+		if !p.run() {
 			return
 		}
 		s.ignored.Store(int64(p.ignored))
@@ -93,12 +85,48 @@ func (s *Source) Documents(ctx context.Context) iter.Seq2[Document, error] {
 	}
 }
 
+// run walks the whole source; it returns false when the walk ended early.
+func (p *pass) run() bool {
+	s := p.src
+	switch {
+	case s.path == "":
+		return p.file(defaultName, func() (io.ReadCloser, error) { return defaultFS.Open(defaultFile) })
+	case s.dir:
+		return p.dir(s.path)
+	default:
+		return p.file(s.path, func() (io.ReadCloser, error) { return os.Open(s.path) })
+	}
+}
+
+// Count returns the number of good records of the source: it reads the source as Documents does,
+// without tagging records or logging, so it costs less than a pass of Documents. It is meant to
+// give a total for progress reports, while another pass reads the records.
+func (s *Source) Count(ctx context.Context) (int, error) {
+	n := 0
+	var fatal error
+	p := pass{src: s, ctx: ctx, count: true, yield: func(_ Document, err error) bool {
+		if err == nil {
+			n++
+			return true
+		}
+		var re *RecordError
+		if !errors.As(err, &re) {
+			fatal = err
+			return false
+		}
+		return true
+	}}
+	p.run()
+	return n, fatal
+}
+
 // pass is one walk over a source. Its methods return false when the walk must end: the consumer
 // stopped, or a fatal error was yielded.
 type pass struct {
 	src                             *Source
 	ctx                             context.Context
 	yield                           func(Document, error) bool
+	count                           bool // only counting: no tagging
 	files, records, errors, ignored int
 }
 
@@ -167,6 +195,9 @@ func (p *pass) file(path string, open func() (io.ReadCloser, error)) bool {
 	if len(data) > MaxFileSize {
 		return p.emit(Document{}, &RecordError{Path: path, Err: fmt.Errorf("larger than %d bytes", MaxFileSize)})
 	}
+	if line := binaryLine(data); line > 0 {
+		return p.emit(Document{}, &RecordError{Path: path, Line: line, Err: fmt.Errorf("not a text file: it holds a NUL byte (binary data named %s?)", filepath.Ext(path))})
+	}
 	var docs []Document
 	if kind == "markdown" {
 		docs, err = ParseMarkdown(path, data)
@@ -188,6 +219,20 @@ func (p *pass) file(path string, open func() (io.ReadCloser, error)) bool {
 	return true
 }
 
+// binaryLine returns the 1-based line of the first NUL byte in data, or 0 when there is none or the
+// file is UTF-16 (marked by its byte order mark), where NUL bytes are part of the text. A Markdown or
+// HTML file with a NUL byte is binary data under the wrong name: an image, an archive.
+func binaryLine(data []byte) int {
+	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+		return 0
+	}
+	i := bytes.IndexByte(data, 0)
+	if i < 0 {
+		return 0
+	}
+	return bytes.Count(data[:i], []byte("\n")) + 1
+}
+
 // relative returns a file's path from the root of the source: its base name for a one-file source.
 func (s *Source) relative(path string) string {
 	if s.dir {
@@ -204,7 +249,7 @@ func (p *pass) emit(doc Document, err error) bool {
 		p.errors++
 		return p.yield(Document{}, err)
 	}
-	if p.src.tax != nil {
+	if p.src.tax != nil && !p.count {
 		p.src.tax.Tag(&doc)
 	}
 	p.records++
