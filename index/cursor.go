@@ -8,19 +8,26 @@ import (
 	"strconv"
 )
 
-// cursor is the content of a page token: where the previous page ended in the
-// sort order, and a fingerprint of the query it belongs to.
+// cursor is the content of a page token: where the previous page ended, and a
+// fingerprint of the search it belongs to. Within the diversified window of a
+// distinct search it is an offset; past it, and in plain searches, it is the
+// sort key (score and id, or id alone when browsing) of the last hit, which
+// Bleve's search_after continues from: stable, with no depth limit.
 type cursor struct {
 	Version     int      `json:"v"`
 	Fingerprint string   `json:"q"`
-	After       []string `json:"a"`
+	Offset      int      `json:"o,omitempty"`
+	After       []string `json:"a,omitempty"`
 }
 
-// fingerprint identifies a query and its filters, so that a page token is only
-// accepted for the search that issued it.
-func fingerprint(text string, filters map[string][]string) string {
+// fingerprint identifies a query, its filters and its mode, so that a page
+// token is only accepted for the search that issued it.
+func fingerprint(text string, filters map[string][]string, distinct bool) string {
 	h := fnv.New64a()
 	h.Write([]byte(text))
+	if distinct {
+		h.Write([]byte{1})
+	}
 	for _, name := range FacetNames() {
 		vals := slices.Clone(filters[name])
 		slices.Sort(vals)
@@ -32,27 +39,34 @@ func fingerprint(text string, filters map[string][]string) string {
 	return strconv.FormatUint(h.Sum64(), 36)
 }
 
-func encodeCursor(fp string, after []string) string {
-	raw, _ := json.Marshal(cursor{Version: 1, Fingerprint: fp, After: after}) // plain strings always encode
+func encodeCursor(c cursor) string {
+	c.Version = 1
+	raw, _ := json.Marshal(c) // plain strings and ints always encode
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
-func decodeCursor(token, fp string, n int) ([]string, error) {
+// decodeCursor reads a page token of the search with fingerprint fp whose
+// sort has n keys. An empty token is the first page.
+func decodeCursor(token, fp string, n int) (cursor, error) {
+	if token == "" {
+		return cursor{}, nil
+	}
 	bad := &FieldError{Field: "page_token", Reason: "is not a page token of this query; start again without it"}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
-		return nil, bad
+		return cursor{}, bad
 	}
 	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.Version != 1 || c.Fingerprint != fp || len(c.After) != n {
-		return nil, bad
+	if err := json.Unmarshal(raw, &c); err != nil || c.Version != 1 || c.Fingerprint != fp || c.Offset < 0 ||
+		(c.After != nil && len(c.After) != n) || (c.After == nil && c.Offset == 0) {
+		return cursor{}, bad
 	}
-	if n == 2 {
+	if n == 2 && c.After != nil {
 		if _, err := strconv.ParseFloat(c.After[0], 64); err != nil {
-			return nil, bad
+			return cursor{}, bad
 		}
 	}
-	return c.After, nil
+	return c, nil
 }
 
 // formatScore writes a score so that parsing it gives back the same float64.

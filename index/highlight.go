@@ -6,11 +6,13 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/analysis"
 )
 
-// Highlighting works from the term locations Bleve returns with a hit, on the
-// stored text: cheaper than Bleve's highlighter, and it picks the passage with
+// Highlighting re-analyses the stored title and body of the few hits on a page
+// and marks the words the query matched (their stems, and their exact forms
+// for phrases, typo corrections and completions). That is cheaper than asking
+// Bleve for term locations of every match, and the snippet is the passage with
 // the most distinct matched words rather than the first one.
 
 const (
@@ -20,26 +22,32 @@ const (
 	snippetBytes = 220
 	// snippetLead is how much text a snippet keeps before its first match.
 	snippetLead = 60
+	// maxHighlightBytes bounds how much of a body is searched for a snippet.
+	maxHighlightBytes = 256 << 10
 )
 
-// span is one matched term in a field's text, in bytes.
+// span is one matched word in a field's text, in bytes.
 type span struct {
 	start, end int
 	term       string
 }
 
 // highlightHit returns the highlights of a hit's title and body and its snippet.
-func highlightHit(title, body string, locs search.FieldTermLocationMap) ([]Highlight, string) {
+func highlightHit(title, body string, mk marks) ([]Highlight, string) {
 	var hl []Highlight
-	if spans := spansOf(locs[fieldTitle], len(title)); len(spans) > 0 {
+	if spans := mk.spans(title); len(spans) > 0 {
 		hl = append(hl, Highlight{Field: fieldTitle, Fragments: []string{mark(title, spans)}})
 	}
-	spans := spansOf(locs[fieldBody], len(body))
+	text := body
+	if len(text) > maxHighlightBytes {
+		text = text[:wordEnd(text, maxHighlightBytes)]
+	}
+	spans := mk.spans(text)
 	if len(spans) == 0 {
 		return hl, lead(body)
 	}
-	start, end := bestWindow(body, spans)
-	snippet := mark(body[start:end], shift(spans, start, end))
+	start, end := bestWindow(text, spans)
+	snippet := mark(text[start:end], shift(spans, start, end))
 	if start > 0 {
 		snippet = "…" + snippet
 	}
@@ -50,21 +58,53 @@ func highlightHit(title, body string, locs search.FieldTermLocationMap) ([]Highl
 	return hl, snippet
 }
 
-// spansOf flattens a field's term locations into sorted, non-overlapping spans
-// that lie within a text of n bytes.
-func spansOf(tl search.TermLocationMap, n int) []span {
+// spans finds the marked words in text: sorted, without overlaps (the longer
+// of two overlapping words wins: "Node.js" over "Node").
+func (mk marks) spans(text string) []span {
+	if len(mk.exact) == 0 && len(mk.stems) == 0 && len(mk.phrases) == 0 {
+		return nil
+	}
 	var out []span
-	for term, locs := range tl {
-		for _, l := range locs {
-			s, e := int(l.Start), int(l.End)
-			if s < 0 || e > n || s >= e {
-				continue
-			}
-			out = append(out, span{start: s, end: e, term: term})
+	exact := analyzers().exact.Analyze([]byte(text))
+	for _, t := range exact {
+		if mk.exact[string(t.Term)] {
+			out = append(out, span{t.Start, t.End, string(t.Term)})
 		}
 	}
-	slices.SortFunc(out, func(a, b span) int { return a.start - b.start })
-	// drop overlaps (a synonym or fuzzy term at the same place as another)
+	if len(mk.phrases) > 0 {
+		// one term per position: a compound's parts share the position of the whole
+		var seq []*analysis.Token
+		for _, t := range exact {
+			if len(seq) == 0 || t.Position != seq[len(seq)-1].Position {
+				seq = append(seq, t)
+			}
+		}
+		for _, ph := range mk.phrases {
+			for i := 0; i+len(ph) <= len(seq); i++ {
+				match := len(ph) > 0
+				for k, w := range ph {
+					if string(seq[i+k].Term) != w {
+						match = false
+						break
+					}
+				}
+				if match {
+					out = append(out, span{seq[i].Start, seq[i+len(ph)-1].End, strings.Join(ph, " ")})
+				}
+			}
+		}
+	}
+	for _, t := range analyzers().text.Analyze([]byte(text)) {
+		if mk.stems[string(t.Term)] {
+			out = append(out, span{t.Start, t.End, string(t.Term)})
+		}
+	}
+	slices.SortFunc(out, func(a, b span) int {
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		return b.end - a.end
+	})
 	kept := out[:0]
 	for _, s := range out {
 		if len(kept) > 0 && s.start < kept[len(kept)-1].end {
@@ -171,4 +211,17 @@ func lead(text string) string {
 		return html.EscapeString(text)
 	}
 	return html.EscapeString(text[:wordEnd(text, snippetBytes)]) + "…"
+}
+
+// phraseTerms returns a phrase's exact terms, one per position.
+func phraseTerms(a analysis.Analyzer, text string) []string {
+	var out []string
+	last := -1
+	for _, t := range a.Analyze([]byte(text)) {
+		if t.Position != last {
+			out = append(out, string(t.Term))
+			last = t.Position
+		}
+	}
+	return out
 }

@@ -15,8 +15,9 @@ import (
 // current index; Swap replaces it atomically, so a search never fails or waits
 // because of a reindex.
 type Live struct {
-	cur atomic.Pointer[handle]
-	tax *corpus.Taxonomy
+	cur  atomic.Pointer[handle]
+	tax  *corpus.Taxonomy
+	tune Tuning
 }
 
 // handle guards one index against being closed while calls use it: calls hold
@@ -28,9 +29,10 @@ type handle struct {
 }
 
 // NewLive returns a Live that serves nothing until the first Swap. The
-// taxonomy normalises filter values ("postgres" → "PostgreSQL").
-func NewLive(tax *corpus.Taxonomy) *Live {
-	return &Live{tax: tax}
+// taxonomy normalises filter values ("postgres" → "PostgreSQL") and names the
+// facets a query mentions; tune sets typo tolerance and synonyms.
+func NewLive(tax *corpus.Taxonomy, tune Tuning) *Live {
+	return &Live{tax: tax, tune: tune}
 }
 
 // acquire returns the current index, held open until release is called, or
@@ -133,8 +135,9 @@ func (l *Live) Document(ctx context.Context, id string) (*corpus.Document, error
 	return ix.Document(id)
 }
 
-// Apply validates changes and writes them to the served index as one batch.
-func (l *Live) Apply(ctx context.Context, changes []Change) error {
+// Apply validates changes and writes them to the served index as one batch,
+// recording seq, the change-log sequence they bring the index to (see Index.Apply).
+func (l *Live) Apply(ctx context.Context, seq uint64, changes []Change) error {
 	for i := range changes {
 		if changes[i].Doc == nil {
 			continue
@@ -151,7 +154,7 @@ func (l *Live) Apply(ctx context.Context, changes []Change) error {
 		return err
 	}
 	defer release()
-	return ix.Apply(changes)
+	return ix.Apply(seq, changes)
 }
 
 // Search runs a search on the served index.
@@ -161,5 +164,5 @@ func (l *Live) Search(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	defer release()
-	return ix.search(ctx, req, l.tax)
+	return ix.search(ctx, req, l.tax, l.tune)
 }

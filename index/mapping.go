@@ -6,7 +6,6 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
-	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/mapping"
 	bleveindex "github.com/blevesearch/bleve_index_api"
 
@@ -17,9 +16,15 @@ import (
 const (
 	fieldTitle = "title"
 	fieldBody  = "body"
-	fieldPage  = "page"
-	fieldURL   = "url"
-	fieldType  = "type"
+	// fieldTitleExact and fieldBodyExact hold the same text unstemmed and with
+	// stop words: for phrases, typo corrections and completions.
+	fieldTitleExact = "title_exact"
+	fieldBodyExact  = "body_exact"
+	// fieldPageKey groups the records of one page (keyword, doc values).
+	fieldPageKey = "page_key"
+	fieldPage    = "page"
+	fieldURL     = "url"
+	fieldType    = "type"
 	// fieldTags holds a record's facet values as searchable text, so a query for
 	// "django" finds records tagged Django even where the body says "the framework".
 	fieldTags = "tags"
@@ -46,30 +51,33 @@ func Fields() []string {
 		corpus.FieldLanguages, corpus.FieldFrameworks, corpus.FieldDatabases, corpus.FieldTopics, fieldExtra}
 }
 
-// newMapping builds the explicit index mapping: English analysis with BM25 for
-// text, keywords with doc values for facets, stored fields with term vectors for
-// highlights. Nothing is indexed dynamically.
+// newMapping builds the explicit index mapping: code-aware English analysis
+// with BM25 for text (stemmed for ranking, plus exact copies), keywords with
+// doc values for facets, stored fields with term vectors for highlights.
+// Nothing is indexed dynamically.
 func newMapping() *mapping.IndexMappingImpl {
 	m := bleve.NewIndexMapping()
 	m.ScoringModel = bleveindex.BM25Scoring
-	m.DefaultAnalyzer = en.AnalyzerName
+	m.DefaultAnalyzer = analyzerText
 	m.IndexDynamic = false
 	m.StoreDynamic = false
 	m.DocValuesDynamic = false
 
-	text := func(stored bool) *mapping.FieldMapping {
+	// term vectors: positions for phrase queries on the exact fields, and
+	// locations for highlighting in the stored ones
+	text := func(analyzer string, stored, vectors bool) *mapping.FieldMapping {
 		f := bleve.NewTextFieldMapping()
-		f.Analyzer = en.AnalyzerName
+		f.Analyzer = analyzer
 		f.Store = stored
-		f.IncludeTermVectors = stored
+		f.IncludeTermVectors = vectors
 		f.IncludeInAll = false
 		f.DocValues = false
 		return f
 	}
-	keywordField := func() *mapping.FieldMapping {
+	keywordField := func(stored bool) *mapping.FieldMapping {
 		f := bleve.NewKeywordFieldMapping()
 		f.Analyzer = keyword.Name
-		f.Store = true
+		f.Store = stored
 		f.DocValues = true
 		f.IncludeInAll = false
 		f.IncludeTermVectors = false
@@ -87,15 +95,18 @@ func newMapping() *mapping.IndexMappingImpl {
 	}
 
 	doc := bleve.NewDocumentStaticMapping()
-	doc.AddFieldMappingsAt(fieldTitle, text(true))
-	doc.AddFieldMappingsAt(fieldBody, text(true))
-	doc.AddFieldMappingsAt(fieldPage, text(true))
-	doc.AddFieldMappingsAt(fieldTags, text(false))
+	doc.AddFieldMappingsAt(fieldTitle, text(analyzerText, true, true))
+	doc.AddFieldMappingsAt(fieldBody, text(analyzerText, true, true))
+	doc.AddFieldMappingsAt(fieldTitleExact, text(analyzerExact, false, true))
+	doc.AddFieldMappingsAt(fieldBodyExact, text(analyzerExact, false, true))
+	doc.AddFieldMappingsAt(fieldPage, text(analyzerText, true, false))
+	doc.AddFieldMappingsAt(fieldTags, text(analyzerText, false, false))
+	doc.AddFieldMappingsAt(fieldPageKey, keywordField(false))
 	doc.AddFieldMappingsAt(fieldURL, storedOnly())
 	doc.AddFieldMappingsAt(fieldExtra, storedOnly())
-	doc.AddFieldMappingsAt(fieldType, keywordField())
+	doc.AddFieldMappingsAt(fieldType, keywordField(true))
 	for _, f := range corpus.FacetFields {
-		doc.AddFieldMappingsAt(f, keywordField())
+		doc.AddFieldMappingsAt(f, keywordField(true))
 	}
 	m.DefaultMapping = doc
 	return m
@@ -104,11 +115,16 @@ func newMapping() *mapping.IndexMappingImpl {
 // toBleve turns a document into the map the mapping indexes.
 func toBleve(d *corpus.Document) map[string]any {
 	m := map[string]any{
-		fieldTitle: d.Title,
-		fieldBody:  d.Body,
-		fieldPage:  d.Page,
-		fieldURL:   d.URL,
-		fieldType:  d.Type,
+		fieldTitle:      d.Title,
+		fieldBody:       d.Body,
+		fieldTitleExact: d.Title,
+		fieldBodyExact:  d.Body,
+		fieldPage:       d.Page,
+		fieldURL:        d.URL,
+		fieldType:       d.Type,
+	}
+	if d.Page != "" {
+		m[fieldPageKey] = d.Page
 	}
 	var tags []string
 	for _, f := range corpus.FacetFields {

@@ -25,7 +25,7 @@ var defaultLive = sync.OnceValues(func() (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := NewLive(corpus.DefaultTaxonomy())
+	l := NewLive(corpus.DefaultTaxonomy(), DefaultTuning(corpus.DefaultTaxonomy()))
 	l.Swap(ix)
 	return l, nil
 })
@@ -102,7 +102,7 @@ func TestRelevance(t *testing.T) {
 	passed := 0
 	for _, c := range cases {
 		t.Run(c.kind+"/"+c.query, func(t *testing.T) {
-			res, err := l.Search(context.Background(), Request{Query: c.query, Size: 3})
+			res, err := l.Search(context.Background(), Request{Query: c.query, Size: 3, Typos: true})
 			if err != nil {
 				t.Fatal(err)
 			}

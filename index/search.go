@@ -9,6 +9,7 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
+	bleveindex "github.com/blevesearch/bleve_index_api"
 
 	"github.com/stacksearch/stacksearch/corpus"
 )
@@ -30,6 +31,11 @@ type Request struct {
 	PageToken string
 	// Highlight asks for highlighted fragments and a snippet per hit.
 	Highlight bool
+	// Typos tolerates typos in words the index does not hold.
+	Typos bool
+	// Distinct groups hits by page: each page's best hit comes first, with a
+	// count of its page's other matches.
+	Distinct bool
 }
 
 // Limits on a request.
@@ -51,6 +57,11 @@ type Result struct {
 	NextPageToken string
 	// Applied lists the facet values the query named, applied as soft boosts.
 	Applied []AppliedFilter
+	// Corrected is the query with typos corrected from the index's own words,
+	// when a correction was made; the hits include the corrected words' matches.
+	Corrected string
+	// Answer is the FAQ record that answers a question typed as a query.
+	Answer *Answer
 }
 
 // Hit is one ranked record.
@@ -62,6 +73,8 @@ type Hit struct {
 	Highlights []Highlight
 	// Snippet is the best-matching passage of the body, HTML-escaped, matches in <mark>.
 	Snippet string
+	// MoreInPage counts, in a distinct search, the other matches of the hit's page.
+	MoreInPage int
 }
 
 // Highlight is the highlighted fragments of one field.
@@ -81,8 +94,12 @@ func FacetNames() []string {
 	return []string{corpus.FieldLanguages, corpus.FieldFrameworks, corpus.FieldDatabases, corpus.FieldTopics, "types"}
 }
 
+// distinctWindow is how many of the best matches a distinct search
+// diversifies; past it, hits follow in score order.
+const distinctWindow = 200
+
 // search runs req on the index.
-func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy) (*Result, error) {
+func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy, tune Tuning) (*Result, error) {
 	if req.Size < 1 || req.Size > MaxPageSize {
 		return nil, &FieldError{Field: "page_size", Reason: fmt.Sprintf("must be between 1 and %d", MaxPageSize)}
 	}
@@ -95,28 +112,47 @@ func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy) 
 	if err != nil {
 		return nil, err
 	}
-	q, applied := textQuery(req.Query, tax)
-	browse := strings.TrimSpace(req.Query) == ""
-	sortBy := []string{"-_score", "_id"}
-	if browse {
-		sortBy = []string{"_id"}
+	r, err := ix.reader()
+	if err != nil {
+		return nil, err
 	}
-	fp := fingerprint(req.Query, filters)
-	var after []string
-	if req.PageToken != "" {
-		if after, err = decodeCursor(req.PageToken, fp, len(sortBy)); err != nil {
-			return nil, err
+	p := buildPlan(ctx, r, req.Query, tax, tune, req.Typos, ix.lengths.averages())
+	r.Close()
+	for name, vals := range p.filters {
+		// field:value typed in the query: a bad value finds nothing, it is not an error
+		if norm, err := normaliseFilters(map[string][]string{name: vals}, tax); err == nil {
+			filters[name] = append(filters[name], norm[name]...)
+		} else {
+			filters[name] = append(filters[name], "\x00no-such-value")
 		}
 	}
-
-	sr := bleve.NewSearchRequestOptions(withFilters(q, filters, ""), req.Size, 0, false)
-	sr.SortBy(sortBy)
-	sr.Fields = storedFields
-	if after != nil {
-		sr.SetSearchAfter(after)
+	sortBy := []string{"-_score", "_id"}
+	if p.browse {
+		sortBy = []string{"_id"}
 	}
-	if req.Highlight && !browse {
-		sr.IncludeLocations = true
+	distinct := req.Distinct && !p.browse
+	fp := fingerprint(req.Query, filters, distinct)
+	cur, err := decodeCursor(req.PageToken, fp, len(sortBy))
+	if err != nil {
+		return nil, err
+	}
+	q := withFilters(p.query, filters, "")
+
+	// the first search ranks (a page and one more hit, to know whether another
+	// page follows; or the window to diversify) and counts facets
+	size := req.Size + 1
+	if distinct && cur.After == nil {
+		size = distinctWindow
+	}
+	sr := bleve.NewSearchRequestOptions(q, size, 0, false)
+	sr.SortBy(sortBy)
+	if cur.After != nil {
+		sr.SetSearchAfter(cur.After)
+	}
+	if distinct && cur.After == nil {
+		sr.Fields = []string{fieldPage}
+	} else {
+		sr.Fields = storedFields
 	}
 	for _, f := range req.Facets {
 		if req.DisjunctiveFacets && len(filters[f]) > 0 {
@@ -128,31 +164,127 @@ func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy) 
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	out := &Result{Total: int(res.Total), Facets: map[string][]FacetValue{}, Applied: applied}
+	out := &Result{Total: int(res.Total), Facets: map[string][]FacetValue{}, Applied: p.applied, Corrected: p.corrected}
 	for name, fr := range res.Facets {
 		out.Facets[name] = facetValues(fr)
 	}
 	for _, f := range req.Facets {
 		if req.DisjunctiveFacets && len(filters[f]) > 0 {
-			vals, err := ix.countFacet(ctx, q, filters, f)
+			vals, err := ix.countFacet(ctx, p.query, filters, f)
 			if err != nil {
 				return nil, err
 			}
 			out.Facets[f] = vals
 		}
 	}
-	for _, dm := range res.Hits {
-		out.Hits = append(out.Hits, toHit(dm, req.Highlight))
-	}
-	if len(res.Hits) == req.Size && uint64(req.Size) < res.Total {
-		last := res.Hits[len(res.Hits)-1]
-		vals := []string{formatScore(last.Score), last.ID}
-		if browse {
-			vals = []string{last.ID}
+
+	page := res.Hits
+	more := map[string]int{}
+	if distinct && cur.After == nil {
+		order, counts := diversify(res.Hits)
+		end := min(cur.Offset+req.Size, len(order))
+		page = order[min(cur.Offset, end):end]
+		for _, dm := range page {
+			more[dm.ID] = counts[dm.ID]
 		}
-		out.NextPageToken = encodeCursor(fp, vals)
+		if err := ix.loadFields(ctx, page); err != nil {
+			return nil, err
+		}
+		switch {
+		case end < len(order):
+			out.NextPageToken = encodeCursor(cursor{Fingerprint: fp, Offset: end})
+		case res.Total > uint64(len(res.Hits)):
+			last := res.Hits[len(res.Hits)-1] // continue in score order after the window
+			out.NextPageToken = encodeCursor(cursor{Fingerprint: fp, After: []string{formatScore(last.Score), last.ID}})
+		}
+	} else if len(res.Hits) > req.Size {
+		page = res.Hits[:req.Size]
+		last := page[len(page)-1]
+		after := []string{formatScore(last.Score), last.ID}
+		if p.browse {
+			after = []string{last.ID}
+		}
+		out.NextPageToken = encodeCursor(cursor{Fingerprint: fp, After: after})
+	}
+
+	bodies := map[string]string{}
+	for _, dm := range page {
+		h := toHit(dm)
+		h.MoreInPage = more[dm.ID]
+		body, _ := dm.Fields[fieldBody].(string)
+		bodies[h.ID] = body
+		if req.Highlight {
+			h.Highlights, h.Snippet = highlightHit(h.Title, body, p.marks)
+		}
+		out.Hits = append(out.Hits, h)
+	}
+	if cur.After == nil && cur.Offset == 0 {
+		out.Answer = findAnswer(p, out.Hits, bodies)
 	}
 	return out, nil
+}
+
+// diversify reorders ranked hits so that one page does not flood them: the
+// best hit of each page first, in score order, then the others in score
+// order. It also counts, for each page's best hit, the other hits of its page.
+// Records without a page are their own group.
+func diversify(hits []*search.DocumentMatch) ([]*search.DocumentMatch, map[string]int) {
+	first := map[string]*search.DocumentMatch{}
+	counts := map[string]int{}
+	var lead, rest []*search.DocumentMatch
+	for _, dm := range hits {
+		key, _ := dm.Fields[fieldPage].(string)
+		if key == "" {
+			lead = append(lead, dm)
+			continue
+		}
+		if f, ok := first[key]; ok {
+			counts[f.ID]++
+			rest = append(rest, dm)
+			continue
+		}
+		first[key] = dm
+		lead = append(lead, dm)
+	}
+	return append(lead, rest...), counts
+}
+
+// loadFields fills the stored fields of hits found without them.
+func (ix *Index) loadFields(ctx context.Context, hits []*search.DocumentMatch) error {
+	if len(hits) == 0 {
+		return nil
+	}
+	ids := make([]string, len(hits))
+	for i, dm := range hits {
+		ids[i] = dm.ID
+	}
+	sr := bleve.NewSearchRequestOptions(query.NewDocIDQuery(ids), len(ids), 0, false)
+	sr.Fields = storedFields
+	res, err := ix.bleve.SearchInContext(ctx, sr)
+	if err != nil {
+		return fmt.Errorf("load hits: %w", err)
+	}
+	byID := make(map[string]map[string]any, len(res.Hits))
+	for _, dm := range res.Hits {
+		byID[dm.ID] = dm.Fields
+	}
+	for _, dm := range hits {
+		dm.Fields = byID[dm.ID]
+	}
+	return nil
+}
+
+// reader opens a reader on the index's current state, for dictionary lookups.
+func (ix *Index) reader() (bleveindex.IndexReader, error) {
+	adv, err := ix.bleve.Advanced()
+	if err != nil {
+		return nil, fmt.Errorf("open index reader: %w", err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("open index reader: %w", err)
+	}
+	return r, nil
 }
 
 // countFacet counts one facet field over the matches of q with every filter but its own.
@@ -239,7 +371,7 @@ func withFilters(q query.Query, filters map[string][]string, skip string) query.
 }
 
 // toHit converts a Bleve match with its stored fields.
-func toHit(dm *search.DocumentMatch, highlight bool) Hit {
+func toHit(dm *search.DocumentMatch) Hit {
 	h := Hit{ID: dm.ID, Score: dm.Score}
 	str := func(name string) string {
 		s, _ := dm.Fields[name].(string)
@@ -263,8 +395,5 @@ func toHit(dm *search.DocumentMatch, highlight bool) Hit {
 	h.Title, h.URL, h.Page, h.Type = str(fieldTitle), str(fieldURL), str(fieldPage), str(fieldType)
 	h.Languages, h.Frameworks = list(corpus.FieldLanguages), list(corpus.FieldFrameworks)
 	h.Databases, h.Topics = list(corpus.FieldDatabases), list(corpus.FieldTopics)
-	if highlight {
-		h.Highlights, h.Snippet = highlightHit(h.Title, str(fieldBody), dm.Locations)
-	}
 	return h
 }

@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"iter"
@@ -90,11 +91,16 @@ func (s *Store) removeStale(keep string) {
 	}
 }
 
-// Build reads docs into a new index beside any live one. On success the new
-// index is complete and (on disk) recorded as current; on failure nothing of it
-// is left and the current index is untouched.
+// Build reads docs into a new index beside any live one, then applies
+// opts.Changes on top. On failure nothing of it is left. The new index is not
+// yet the one a restart opens: MakeCurrent records it so.
 func (s *Store) Build(ctx context.Context, docs iter.Seq2[corpus.Document, error], opts BuildOptions) (*Index, *BuildReport, error) {
-	version := fmt.Sprintf("%s-%d", time.Now().UTC().Format("20060102T150405Z"), s.seq.Add(1))
+	start := time.Now()
+	// the time orders builds for a reader of the data dir; the random part keeps
+	// two builds apart however close, across restarts too
+	var salt [4]byte
+	rand.Read(salt[:])
+	version := fmt.Sprintf("%s-%d-%x", time.Now().UTC().Format("20060102T150405Z"), s.seq.Add(1), salt)
 	dir := ""
 	if s.dir != "" {
 		dir = filepath.Join(s.dir, "indexes", version)
@@ -103,31 +109,41 @@ func (s *Store) Build(ctx context.Context, docs iter.Seq2[corpus.Document, error
 	if err != nil {
 		return nil, nil, err
 	}
-	fail := func(err error) (*Index, *BuildReport, error) {
-		ix.Close()
-		if dir != "" {
-			os.RemoveAll(dir)
-		}
-		return nil, nil, err
-	}
 	rep, err := ix.fill(ctx, docs, opts)
+	if err == nil && opts.Changes != nil {
+		rep.APIChanges, err = ix.CatchUp(opts.Changes)
+	}
+	if err == nil {
+		rep.Documents, err = ix.Count()
+	}
+	if err == nil {
+		rep.Duration = time.Since(start)
+		err = ix.setMeta(Meta{Version: version, Source: opts.Source, BuildTime: time.Now().UTC(), BuildDuration: rep.Duration})
+	}
 	if err != nil {
-		ix.Close()
-		if dir != "" {
-			os.RemoveAll(dir)
-		}
+		s.Discard(ix)
 		return nil, rep, err
 	}
-	meta := Meta{Version: version, Source: opts.Source, BuildTime: time.Now().UTC(), BuildDuration: rep.Duration}
-	if err := ix.setMeta(meta); err != nil {
-		return fail(err)
-	}
-	if s.dir != "" {
-		if err := writeFileAtomic(filepath.Join(s.dir, currentFile), []byte(version+"\n")); err != nil {
-			return fail(fmt.Errorf("record new index as current: %w", err))
-		}
-	}
 	return ix, rep, nil
+}
+
+// MakeCurrent records ix, complete, as the index the next start opens.
+func (s *Store) MakeCurrent(ix *Index) error {
+	if s.dir == "" {
+		return nil
+	}
+	if err := writeFileAtomic(filepath.Join(s.dir, currentFile), []byte(ix.meta.Version+"\n")); err != nil {
+		return fmt.Errorf("record new index as current: %w", err)
+	}
+	return nil
+}
+
+// Discard closes and deletes a built index that will not be served.
+func (s *Store) Discard(ix *Index) {
+	ix.Close()
+	if ix.Dir != "" {
+		os.RemoveAll(ix.Dir)
+	}
 }
 
 // Retire closes an index that is no longer served and deletes its directory.
