@@ -7,7 +7,7 @@ GOFILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -p
 FUZZTIME ?= 5s
 
 
-.PHONY: run test check fmt vet staticcheck lint generate generate-check gotest fuzz vuln build clean
+.PHONY: run test deps bench-data check fmt vet staticcheck lint generate generate-check gotest fuzz vuln build clean
 
 ## run: start searchd on the embedded default corpus (REST :8080, gRPC :9090)
 run:
@@ -18,7 +18,34 @@ build:
 	$(GO) build -o bin/ ./cmd/...
 
 ## test: every check CI runs
+test: deps
+test: export STACKSEARCH_BROWSER_TESTS = 1
 test: check
+
+# deps installs what the tests need beyond Go: Debian's chromium for the browser
+# tests (cmd/searchd/browser_test.go), which `make test` runs as mandatory
+# (STACKSEARCH_BROWSER_TESTS=1: they fail instead of skipping without it). It does
+# nothing when chromium is already installed. The version is pinned so CI runs the
+# browser the tests were written against; but Debian's security archive offers only
+# the newest build of a package, so once a security update replaces the pin we install
+# the candidate with a warning rather than break CI: bump CHROMIUM_VERSION then.
+# fonts-liberation (Arial's metrics) makes screenshots look alike on every machine.
+CHROMIUM ?= /usr/bin/chromium
+CHROMIUM_VERSION ?= 156.0.8078.108-1~deb12u1
+
+## deps: install Debian's chromium (pinned) for the browser tests, when missing
+deps:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get update -qq || exit 1; \
+	if apt-cache madison chromium | awk -F'|' '{gsub(/ /, "", $$2); print $$2}' | grep -qxF '$(CHROMIUM_VERSION)'; then \
+		pkgs='chromium=$(CHROMIUM_VERSION) chromium-common=$(CHROMIUM_VERSION)'; \
+	else \
+		echo "warning: chromium $(CHROMIUM_VERSION) is no longer offered by apt; installing $$(apt-cache policy chromium | awk '/Candidate:/ {print $$2}') instead (update CHROMIUM_VERSION in the Makefile)" >&2; \
+		pkgs=chromium; \
+	fi; \
+	$$sudo apt-get install -y -qq --no-install-recommends $$pkgs fonts-liberation && $(CHROMIUM) --version
 
 check: fmt vet staticcheck lint generate-check gotest fuzz
 
@@ -55,6 +82,39 @@ fuzz:
 	$(GO) test ./corpus -run '^$$' -fuzz '^FuzzParseMarkdown$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./corpus -run '^$$' -fuzz '^FuzzParseHTML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./corpus -run '^$$' -fuzz '^FuzzReadJSONL$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./service -run '^$$' -fuzz '^FuzzRESTRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./index -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
+
+# bench-data installs Debian's HTML documentation packages for back-end stacks (the list, with each
+# package's language, framework and database, is cmd/benchdata/packages.yaml) and builds a JSONL
+# corpus from /usr/share/doc. --path-include keeps the documentation on images whose dpkg
+# configuration drops /usr/share/doc. Not part of make test: it downloads about 100 MB.
+BENCH_DATA ?= data/debian-docs.jsonl
+
+## bench-data: install Debian documentation packages and build the benchmark corpus $(BENCH_DATA)
+bench-data:
+	@pkgs="$$($(GO) run ./cmd/benchdata -packages)" || exit 1; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get update -qq && \
+	$$sudo apt-get install -y -qq --no-install-recommends -o 'DPkg::Options::=--path-include=/usr/share/doc/*' $$pkgs
+	$(GO) run ./cmd/benchdata -o $(BENCH_DATA)
+
+# bench runs the performance comparison of issue 7 and regenerates BENCHMARKS.md: searchd over gRPC
+# and REST against Bleve in-process, SQLite FTS5 and PostgreSQL (Debian's, installed here when
+# missing, run as a throwaway cluster by cmd/stackbench), on $(BENCH_DATA). Figures, logs and profiles
+# go to data/bench/. Not part of make test. BENCH_ARGS passes settings (go run ./cmd/stackbench -h).
+BENCH_ARGS ?=
+
+.PHONY: bench
+## bench: measure searchd against Bleve in-process, SQLite FTS5 and PostgreSQL; write BENCHMARKS.md
+bench: bench-data
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends postgresql; \
+	fi
+	$(GO) build -o bin/ ./cmd/searchd ./cmd/searchctl ./cmd/stackbench
+	bin/stackbench -bin bin -corpus $(BENCH_DATA) $(BENCH_ARGS)
 
 ## vuln: check dependencies against Go's vulnerability database (needs vuln.go.dev; not part of make test)
 vuln:

@@ -87,15 +87,14 @@ func (s *AdminServer) reindex(name string, skipBad bool) {
 		op.EndTime = timestamppb.Now()
 		if rep != nil {
 			op.Result = &pb.ReindexResult{
-				DocumentCount:      int32(rep.Documents),
-				CorpusSource:       s.indexer.sourceName(),
-				Skipped:            int32(rep.Skipped),
-				BadRecords:         rep.BadRecords,
-				DuplicateIds:       rep.DuplicateIDs,
-				BuildSeconds:       rep.Duration.Seconds(),
-				ApiChangesReplaced: true,
-				ApiChangesNote:     "The index was rebuilt from the corpus source alone.",
+				DocumentCount: int32(rep.Documents),
+				CorpusSource:  s.indexer.sourceName(),
+				Skipped:       int32(rep.Skipped),
+				BadRecords:    rep.BadRecords,
+				DuplicateIds:  rep.DuplicateIDs,
+				BuildSeconds:  rep.Duration.Seconds(),
 			}
+			op.Result.ApiChanges, op.Result.ApiChangesNote = s.apiChanges(rep, err)
 		}
 		if err != nil {
 			op.Error = operationError(err)
@@ -111,7 +110,9 @@ func (s *AdminServer) reindex(name string, skipBad bool) {
 		s.log.Error("reindex failed; the previous index keeps serving", slog.String("operation", name), slog.Any("error", err))
 		return
 	}
-	s.log.Info("reindex done", slog.String("operation", name), slog.Int("documents", rep.Documents), slog.Duration("took", rep.Duration))
+	s.log.Info("reindex done", slog.String("operation", name), slog.Int("documents", rep.Documents),
+		slog.Int("skipped", rep.Skipped), slog.Int("duplicate_ids", rep.Duplicates), slog.Int("ignored_files", rep.IgnoredFiles),
+		slog.Int("api_changes", rep.APIChanges), slog.Duration("took", rep.Duration))
 }
 
 // operationError describes a failed operation for its caller.
@@ -186,6 +187,7 @@ func (s *AdminServer) GetIndex(ctx context.Context, in *pb.GetIndexRequest) (*pb
 		Version:       info.Version,
 		DataDir:       s.indexer.store.Dir(),
 		SizeBytes:     info.SizeBytes,
+		ApiChanges:    int32(s.indexer.changes.Len()),
 	}
 	return out, nil
 }

@@ -3,8 +3,6 @@ package service
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -16,13 +14,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
-	pb "github.com/stacksearch/stacksearch/proto/stacksearch/v1"
 )
 
 // chain composes unary interceptors, the first outermost. The same chain runs
 // for gRPC calls and for REST calls through the gateway, so both see the same
-// recovery, logging and authentication.
+// logging, recovery, authentication, limits and overload protection.
 func chain(ics ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		next := handler
@@ -43,16 +39,19 @@ func requestID(ctx context.Context) string {
 }
 
 // logging gives each call a request id (the caller's x-request-id, or a new
-// one), sends it back in the response header, and logs the call's outcome.
+// one), sends it back in the response header, and logs the call's outcome. The
+// id rides in the context, so every log line written with it carries the id
+// (see withRequestIDs).
 func logging(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		id := firstMD(ctx, "x-request-id")
-		if id == "" || len(id) > 128 {
+		if !validRequestID(id) {
 			id = newRequestID()
 		}
 		ctx = context.WithValue(ctx, requestIDKey{}, id)
 		_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id)) // fails only outside a call
+		nameRoute(ctx, info.FullMethod)
 		resp, err := handler(ctx, req)
 		code := status.Code(err)
 		level := slog.LevelDebug
@@ -60,9 +59,30 @@ func logging(log *slog.Logger) grpc.UnaryServerInterceptor {
 			level = slog.LevelError
 		}
 		log.Log(ctx, level, "call", slog.String("method", info.FullMethod), slog.String("code", code.String()),
-			slog.String("request_id", id), slog.Duration("took", time.Since(start)))
+			slog.Duration("took", time.Since(start)))
 		return resp, err
 	}
+}
+
+// withRequestIDs adds the request id of the context to every record logged with
+// one, so that any log line written while serving a call names it.
+func withRequestIDs(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := requestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
 func newRequestID() string {
@@ -72,13 +92,15 @@ func newRequestID() string {
 }
 
 // recovery turns a panic in a handler into an Internal error, logged with the
-// method and request id, so one bad request cannot take the server down.
-func recovery(log *slog.Logger) grpc.UnaryServerInterceptor {
+// method, request id and request, and counted, so one bad request cannot take
+// the server down.
+func recovery(log *slog.Logger, m *metrics) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		defer func() {
 			if p := recover(); p != nil {
+				m.panicked("grpc")
 				log.ErrorContext(ctx, "panic in handler", slog.String("method", info.FullMethod),
-					slog.String("request_id", requestID(ctx)), slog.String("panic", fmt.Sprint(p)),
+					slog.String("request", truncate(fmt.Sprint(req), 1024)), slog.String("panic", fmt.Sprint(p)),
 					slog.String("stack", string(debug.Stack())))
 				resp, err = nil, status.Error(codes.Internal, "internal error")
 			}
@@ -87,28 +109,18 @@ func recovery(log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
-// adminAuth requires the admin token on every AdminService call. With no token
-// configured the admin API is disabled and says how to enable it.
-func adminAuth(token string) grpc.UnaryServerInterceptor {
-	want := sha256.Sum256([]byte(token))
-	prefix := "/" + pb.AdminService_ServiceDesc.ServiceName + "/"
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !strings.HasPrefix(info.FullMethod, prefix) {
-			return handler(ctx, req)
-		}
-		if token == "" {
-			return nil, status.Error(codes.PermissionDenied,
-				"the admin API is disabled: start searchd with STACKSEARCH_ADMIN_TOKEN set to a secret to enable it")
-		}
-		got, ok := bearer(ctx)
-		if !ok {
-			return nil, status.Error(codes.Unauthenticated, "admin calls need the header Authorization: Bearer <admin token>")
-		}
-		sum := sha256.Sum256([]byte(got))
-		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			return nil, status.Error(codes.Unauthenticated, "the admin token is not valid")
-		}
-		return handler(ctx, req)
+// streamRecovery is recovery for streaming calls (reflection, health watches).
+func streamRecovery(log *slog.Logger, m *metrics) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				m.panicked("grpc")
+				log.ErrorContext(ss.Context(), "panic in handler", slog.String("method", info.FullMethod),
+					slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(srv, ss)
 	}
 }
 

@@ -31,9 +31,11 @@ func newGateway(ctx context.Context, search pb.SearchServiceServer, admin pb.Adm
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
+		// X-Request-Id is answered by the HTTP middleware (withRequestID);
+		// Retry-After tells a refused client when to come back (overload.go).
 		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
-			if strings.EqualFold(key, "x-request-id") {
-				return "X-Request-Id", true
+			if strings.EqualFold(key, "retry-after") {
+				return "Retry-After", true
 			}
 			return "", false
 		}),
@@ -44,7 +46,7 @@ func newGateway(ctx context.Context, search pb.SearchServiceServer, admin pb.Adm
 	if err := pb.RegisterAdminServiceHandlerServer(ctx, mux, restAdmin{srv: admin, ic: ic}); err != nil {
 		return nil, err
 	}
-	return mux, nil
+	return checkUpsertBody(mux), nil
 }
 
 // intercept runs one REST call through the interceptor chain to its handler.

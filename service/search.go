@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"log/slog"
 	"time"
 
@@ -54,6 +55,42 @@ func (s *SearchServer) GetDocument(ctx context.Context, in *pb.GetDocumentReques
 	return documentToProto(d), nil
 }
 
+// defaultSuggestions is the number of suggestions of a request that names none.
+const defaultSuggestions = 5
+
+// Suggest completes a partly typed query.
+func (s *SearchServer) Suggest(ctx context.Context, in *pb.SuggestRequest) (*pb.SuggestResponse, error) {
+	start := time.Now()
+	size := int(in.GetPageSize())
+	switch {
+	case size == 0:
+		size = defaultSuggestions
+	case size < 0 || size > index.MaxSuggestions:
+		return nil, invalid("page_size", fmt.Sprintf("is %d; must be between 1 and %d (default %d)", size, index.MaxSuggestions, defaultSuggestions))
+	}
+	sugs, err := s.live.Suggest(ctx, in.GetQuery(), size, filtersOf(in))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	out := &pb.SuggestResponse{Suggestions: make([]*pb.Suggestion, 0, len(sugs))}
+	for _, g := range sugs {
+		out.Suggestions = append(out.Suggestions, &pb.Suggestion{Text: g.Text, Html: g.HTML, Kind: g.Kind, Id: g.ID, Url: g.URL})
+	}
+	out.TookMs = float64(time.Since(start).Microseconds()) / 1000
+	return out, nil
+}
+
+// filtersOf returns the filters a search or suggest request sets, by facet name.
+func filtersOf(in proto.Message) map[string][]string {
+	filters := map[string][]string{}
+	for name, slot := range filterSlots(in) {
+		if len(*slot) > 0 {
+			filters[name] = *slot
+		}
+	}
+	return filters
+}
+
 // searchRequest validates a request and converts it for the index.
 func searchRequest(in *pb.SearchRequest) (index.Request, error) {
 	size := int(in.GetPageSize())
@@ -63,46 +100,40 @@ func searchRequest(in *pb.SearchRequest) (index.Request, error) {
 	case size < 0 || size > index.MaxPageSize:
 		return index.Request{}, invalid("page_size", fmt.Sprintf("is %d; must be between 1 and %d (default %d)", size, index.MaxPageSize, defaultPageSize))
 	}
-	filters := map[string][]string{}
-	for name, vals := range map[string][]string{
-		corpus.FieldLanguages:  in.GetLanguages(),
-		corpus.FieldFrameworks: in.GetFrameworks(),
-		corpus.FieldDatabases:  in.GetDatabases(),
-		corpus.FieldTopics:     in.GetTopics(),
-		"types":                in.GetTypes(),
-	} {
-		if len(vals) > 0 {
-			filters[name] = vals
-		}
-	}
 	return index.Request{
 		Query:             in.GetQuery(),
-		Filters:           filters,
+		Filters:           filtersOf(in),
 		Facets:            in.GetFacets(),
 		DisjunctiveFacets: in.GetDisjunctiveFacets(),
 		Size:              size,
 		PageToken:         in.GetPageToken(),
 		Highlight:         in.Highlight == nil || in.GetHighlight(),
+		Typos:             in.TypoTolerance == nil || in.GetTypoTolerance(),
+		Distinct:          in.Distinct == nil || in.GetDistinct(),
 	}, nil
 }
 
 func searchResponse(res *index.Result) *pb.SearchResponse {
 	out := &pb.SearchResponse{
-		Hits:          make([]*pb.Hit, 0, len(res.Hits)),
-		Facets:        make(map[string]*pb.FacetCounts, len(res.Facets)),
-		TotalHits:     int32(res.Total),
-		NextPageToken: res.NextPageToken,
+		Hits:           make([]*pb.Hit, 0, len(res.Hits)),
+		Facets:         make(map[string]*pb.FacetCounts, len(res.Facets)),
+		TotalHits:      int32(res.Total),
+		NextPageToken:  res.NextPageToken,
+		CorrectedQuery: res.Corrected,
 	}
 	for _, h := range res.Hits {
 		hit := &pb.Hit{
 			Id: h.ID, Title: h.Title, Url: h.URL, Page: h.Page, Type: h.Type,
 			Languages: h.Languages, Frameworks: h.Frameworks, Databases: h.Databases, Topics: h.Topics,
-			Score: h.Score, Snippet: h.Snippet,
+			Score: h.Score, Snippet: h.Snippet, MoreInPage: int32(h.MoreInPage),
 		}
 		for _, hl := range h.Highlights {
 			hit.Highlights = append(hit.Highlights, &pb.Highlight{Field: hl.Field, Fragments: hl.Fragments})
 		}
 		out.Hits = append(out.Hits, hit)
+	}
+	if a := res.Answer; a != nil {
+		out.Answer = &pb.Answer{Id: a.ID, Question: a.Question, Answer: a.Text, Url: a.URL}
 	}
 	for _, a := range res.Applied {
 		out.AppliedFilters = append(out.AppliedFilters, &pb.AppliedFilter{Field: a.Field, Value: a.Value, Matched: a.Matched})

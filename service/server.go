@@ -18,6 +18,7 @@ import (
 	"github.com/stacksearch/stacksearch/corpus"
 	"github.com/stacksearch/stacksearch/index"
 	pb "github.com/stacksearch/stacksearch/proto/stacksearch/v1"
+	"github.com/stacksearch/stacksearch/web"
 )
 
 // Config is everything a server is started with.
@@ -26,16 +27,38 @@ type Config struct {
 	Corpus string
 	// Taxonomy is the path of a taxonomy file; empty means the embedded default.
 	Taxonomy string
+	// Synonyms is the path of a site's synonyms file (Solr format), added to the defaults.
+	Synonyms string
+	// TypoOneFrom and TypoTwoFrom are the word lengths from which one and two
+	// typos are tolerated (0: the defaults, 4 and 8).
+	TypoOneFrom, TypoTwoFrom int
 	// DataDir keeps the index on disk; empty builds it in memory at start.
 	DataDir string
 	// Rebuild builds a new index from the corpus even when DataDir holds one.
 	Rebuild bool
 	// SkipBad skips malformed corpus records instead of failing a build.
 	SkipBad bool
+	// DiscardAPIChanges forgets the changes made through the documents API at
+	// start and rebuilds from the corpus alone.
+	DiscardAPIChanges bool
 	// AdminToken is the secret admin calls must present; empty disables the admin API.
 	AdminToken string
+	// CORSOrigins are the origins whose pages may call the REST API from a browser
+	// (see ParseCORSOrigins); nil allows none.
+	CORSOrigins []string
 	// ShutdownTimeout bounds how long in-flight requests may take to finish at shutdown.
 	ShutdownTimeout time.Duration
+	// RequireSearchKey makes SearchService calls need a search key or the admin
+	// token (searchd -public-search=false).
+	RequireSearchKey bool
+	// Limits bound what one request may ask for; zero fields take DefaultLimits.
+	Limits Limits
+	// Overload configures rate limits, load shedding and the search deadline.
+	Overload Overload
+	// TLSCert and TLSKey, when set, are PEM files that both listeners serve TLS with.
+	TLSCert, TLSKey string
+	// AnalyticsRetention is how long search analytics are kept (0: DefaultAnalyticsRetention).
+	AnalyticsRetention time.Duration
 	// Log receives the server's structured logs.
 	Log *slog.Logger
 }
@@ -50,6 +73,7 @@ type Server struct {
 	health  *health.Server
 	http    *http.Server
 	admin   *AdminServer
+	edge    *edge
 	cancel  context.CancelFunc
 }
 
@@ -59,6 +83,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	log = slog.New(withRequestIDs(log.Handler()))
 	tax := corpus.DefaultTaxonomy()
 	if cfg.Taxonomy != "" {
 		var err error
@@ -70,36 +95,57 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	live := index.NewLive(tax)
+	tune, err := tuning(cfg, tax)
+	if err != nil {
+		return nil, err
+	}
+	live := index.NewLive(tax, tune)
 	s := &Server{cfg: cfg, log: log, live: live}
-	s.indexer = &Indexer{store: store, live: live, corpus: cfg.Corpus, tax: tax, skipBad: cfg.SkipBad, log: log}
+	if s.indexer, err = newIndexer(cfg, store, live, tax, log); err != nil {
+		return nil, err
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	search := NewSearchServer(live, log)
 	s.admin = NewAdminServer(ctx, s.indexer, log)
-	ic := chain(recovery(log), logging(log), adminAuth(cfg.AdminToken))
+	if s.edge, err = newEdge(cfg, tax, log); err != nil {
+		cancel()
+		return nil, err
+	}
+	ic := chain(logging(log), recovery(log, s.edge.metrics), s.edge.interceptor())
+	searchAPI, adminAPI := s.edge.searchAPI(search), s.edge.adminAPI(s.admin)
 
-	s.grpc = grpc.NewServer(grpc.UnaryInterceptor(ic))
-	pb.RegisterSearchServiceServer(s.grpc, search)
-	pb.RegisterAdminServiceServer(s.grpc, s.admin)
+	s.grpc = grpc.NewServer(s.edge.grpcOptions(ic)...)
+	pb.RegisterSearchServiceServer(s.grpc, searchAPI)
+	pb.RegisterAdminServiceServer(s.grpc, adminAPI)
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	s.edge.metrics.initialise(s.grpc)
+	s.edge.watch(live, s.admin)
 
-	gw, err := newGateway(ctx, search, s.admin, ic)
+	gw, err := newGateway(ctx, searchAPI, adminAPI, ic)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("rest gateway: %w", err)
 	}
+	cors, err := newCORSPolicy(cfg.CORSOrigins)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("cors origins: %w", err)
+	}
+	site := web.Handler(pb.OpenAPI) // the demo page, the widget, the API reference
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", cors.wrap(gw))
+	mux.Handle("/openapi.json", cors.wrap(site))
+	mux.Handle("/", site)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.edge.httpServer(mux)
 	return s, nil
 }
 
@@ -125,7 +171,7 @@ func (s *Server) Run(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
 	go func() {
-		if err := s.http.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := serveHTTP(s.http, httpLis); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
@@ -173,7 +219,33 @@ func (s *Server) shutdown() {
 	}
 	s.cancel()
 	s.admin.Wait()
+	s.edge.close()
 	if err := s.live.Close(); err != nil {
 		s.log.Warn("close index", slog.Any("error", err))
 	}
+	if err := s.indexer.Close(); err != nil {
+		s.log.Warn("close change log", slog.Any("error", err))
+	}
+}
+
+// tuning builds the matching settings from the configuration.
+func tuning(cfg Config, tax *corpus.Taxonomy) (index.Tuning, error) {
+	tune := index.DefaultTuning(tax)
+	if cfg.Synonyms != "" {
+		syn, err := index.NewSynonyms(tax, cfg.Synonyms)
+		if err != nil {
+			return tune, err
+		}
+		tune.Synonyms = syn
+	}
+	if cfg.TypoOneFrom > 0 {
+		tune.TypoMin1 = cfg.TypoOneFrom
+	}
+	if cfg.TypoTwoFrom > 0 {
+		tune.TypoMin2 = cfg.TypoTwoFrom
+	}
+	if tune.TypoMin2 < tune.TypoMin1 {
+		return tune, fmt.Errorf("-typo-two-from (%d) must not be less than -typo-one-from (%d)", tune.TypoMin2, tune.TypoMin1)
+	}
+	return tune, nil
 }

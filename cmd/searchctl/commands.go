@@ -28,10 +28,12 @@ commands:
   get ID                    print one whole document
   status                    describe the live index and the server's health
   reindex [flags]           rebuild the index from the corpus and wait, showing progress
+  eval [flags] BEIR_DIR     rank a BEIR collection's queries; print nDCG@10, Recall@100, MRR@10
+  import [flags] PATH       upsert the records of a file or directory (Markdown, HTML, JSONL)
 
 global flags:
   -addr HOST:PORT   searchd's gRPC address (env STACKSEARCH_ADDR, default localhost:9090)
-  -token TOKEN      admin token for reindex (env STACKSEARCH_ADMIN_TOKEN)
+  -token TOKEN      admin token for reindex, status and import (env STACKSEARCH_ADMIN_TOKEN)
   -timeout D        deadline for each call (default 30s)
   -json             print responses as JSON
 `
@@ -76,8 +78,12 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return c.getCmd(ctx, rest)
 	case "status":
 		return c.statusCmd(ctx, rest)
+	case "eval":
+		return c.evalCmd(ctx, rest)
 	case "reindex":
 		return c.reindexCmd(ctx, rest)
+	case "import":
+		return c.importCmd(ctx, rest)
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", cmd)
@@ -249,6 +255,13 @@ func (c *client) reindexCmd(ctx context.Context, args []string) error {
 	if r := op.GetResult(); r != nil && !c.json {
 		fmt.Fprintf(c.out, "indexed %d documents from %s in %.2fs (%d skipped)\n",
 			r.GetDocumentCount(), r.GetCorpusSource(), r.GetBuildSeconds(), r.GetSkipped())
+		for _, b := range r.GetBadRecords() {
+			fmt.Fprintf(c.out, "skipped: %s\n", b)
+		}
+		if ids := r.GetDuplicateIds(); len(ids) > 0 {
+			fmt.Fprintf(c.out, "duplicate ids (the last record won): %s\n", strings.Join(ids, ", "))
+		}
+		fmt.Fprintln(c.out, r.GetApiChangesNote())
 	}
 	return nil
 }

@@ -749,7 +749,19 @@ type SuggestRequest struct {
 	// What has been typed so far.
 	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
 	// How many suggestions to return: default 5, at most 20.
-	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Only suggest titles of records with one of these languages (as in
+	// SearchRequest). With any filter set, only titles are suggested: completions
+	// come from the words of the whole index.
+	Languages []string `protobuf:"bytes,3,rep,name=languages,proto3" json:"languages,omitempty"`
+	// Only suggest titles of records with one of these frameworks.
+	Frameworks []string `protobuf:"bytes,4,rep,name=frameworks,proto3" json:"frameworks,omitempty"`
+	// Only suggest titles of records with one of these topics.
+	Topics []string `protobuf:"bytes,5,rep,name=topics,proto3" json:"topics,omitempty"`
+	// Only suggest titles of records of these types.
+	Types []string `protobuf:"bytes,6,rep,name=types,proto3" json:"types,omitempty"`
+	// Only suggest titles of records with one of these databases.
+	Databases     []string `protobuf:"bytes,7,rep,name=databases,proto3" json:"databases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -796,6 +808,41 @@ func (x *SuggestRequest) GetPageSize() int32 {
 		return x.PageSize
 	}
 	return 0
+}
+
+func (x *SuggestRequest) GetLanguages() []string {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+func (x *SuggestRequest) GetFrameworks() []string {
+	if x != nil {
+		return x.Frameworks
+	}
+	return nil
+}
+
+func (x *SuggestRequest) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *SuggestRequest) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *SuggestRequest) GetDatabases() []string {
+	if x != nil {
+		return x.Databases
+	}
+	return nil
 }
 
 // SuggestResponse lists completions and matching titles.
@@ -1296,10 +1343,17 @@ const file_stacksearch_v1_search_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bquestion\x18\x02 \x01(\tR\bquestion\x12\x16\n" +
 	"\x06answer\x18\x03 \x01(\tR\x06answer\x12\x10\n" +
-	"\x03url\x18\x04 \x01(\tR\x03url\"C\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\"\xcd\x01\n" +
 	"\x0eSuggestRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"h\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1c\n" +
+	"\tlanguages\x18\x03 \x03(\tR\tlanguages\x12\x1e\n" +
+	"\n" +
+	"frameworks\x18\x04 \x03(\tR\n" +
+	"frameworks\x12\x16\n" +
+	"\x06topics\x18\x05 \x03(\tR\x06topics\x12\x14\n" +
+	"\x05types\x18\x06 \x03(\tR\x05types\x12\x1c\n" +
+	"\tdatabases\x18\a \x03(\tR\tdatabases\"h\n" +
 	"\x0fSuggestResponse\x12<\n" +
 	"\vsuggestions\x18\x01 \x03(\v2\x1a.stacksearch.v1.SuggestionR\vsuggestions\x12\x17\n" +
 	"\atook_ms\x18\x02 \x01(\x01R\x06tookMs\"j\n" +
