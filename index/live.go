@@ -89,6 +89,8 @@ type Info struct {
 	Dir string
 	// SizeBytes is the size of Dir on disk, 0 in memory.
 	SizeBytes int64
+	// AppliedSeq is the last change-log sequence applied to it.
+	AppliedSeq uint64
 }
 
 // Info describes the served index.
@@ -102,7 +104,7 @@ func (l *Live) Info() (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("count documents: %w", err)
 	}
-	return Info{Meta: ix.Meta(), Documents: n, Dir: ix.Dir, SizeBytes: dirSize(ix.Dir)}, nil
+	return Info{Meta: ix.Meta(), Documents: n, Dir: ix.Dir, SizeBytes: dirSize(ix.Dir), AppliedSeq: ix.AppliedSeq()}, nil
 }
 
 // dirSize adds up the sizes of the files under dir (0 for "").

@@ -25,6 +25,7 @@ const maxOperations = 50
 type AdminServer struct {
 	pb.UnimplementedAdminServiceServer
 	indexer *Indexer
+	nodeID  string
 	log     *slog.Logger
 	// ctx bounds background operations: cancelled when the server shuts down.
 	ctx context.Context
@@ -37,9 +38,10 @@ type AdminServer struct {
 	wg      sync.WaitGroup
 }
 
-// NewAdminServer serves admin calls; background operations stop when ctx ends.
-func NewAdminServer(ctx context.Context, indexer *Indexer, log *slog.Logger) *AdminServer {
-	return &AdminServer{indexer: indexer, log: log, ctx: ctx, ops: map[string]*pb.Operation{}}
+// NewAdminServer serves admin calls for the replica nodeID; background
+// operations stop when ctx ends.
+func NewAdminServer(ctx context.Context, indexer *Indexer, nodeID string, log *slog.Logger) *AdminServer {
+	return &AdminServer{indexer: indexer, nodeID: nodeID, log: log, ctx: ctx, ops: map[string]*pb.Operation{}}
 }
 
 // Reindex starts a rebuild from the corpus source, or joins the one running.
@@ -179,15 +181,34 @@ func (s *AdminServer) GetIndex(ctx context.Context, in *pb.GetIndexRequest) (*pb
 		return nil, toStatus(ctx, s.log, err)
 	}
 	out := &pb.IndexInfo{
-		DocumentCount: int32(info.Documents),
-		Fields:        index.Fields(),
-		CorpusSource:  info.Source,
-		BuildTime:     timestamppb.New(info.BuildTime),
-		BuildSeconds:  info.BuildDuration.Seconds(),
-		Version:       info.Version,
-		DataDir:       s.indexer.store.Dir(),
-		SizeBytes:     info.SizeBytes,
-		ApiChanges:    int32(s.indexer.changes.Len()),
+		DocumentCount:   int32(info.Documents),
+		Fields:          index.Fields(),
+		CorpusSource:    info.Source,
+		BuildTime:       timestamppb.New(info.BuildTime),
+		BuildSeconds:    info.BuildDuration.Seconds(),
+		Version:         info.Version,
+		DataDir:         s.indexer.store.Dir(),
+		SizeBytes:       info.SizeBytes,
+		ApiChanges:      int32(s.indexer.changes.Len()),
+		NodeId:          s.nodeID,
+		Snapshot:        info.Version,
+		AppliedSequence: int64(info.AppliedSeq),
 	}
 	return out, nil
+}
+
+// GetCluster lists the replicas; a single searchd is a cluster of one.
+func (s *AdminServer) GetCluster(ctx context.Context, in *pb.GetClusterRequest) (*pb.Cluster, error) {
+	info, err := s.indexer.live.Info()
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &pb.Cluster{
+		Replicas: []*pb.Replica{{
+			NodeId: s.nodeID, Snapshot: info.Version, AppliedSequence: int64(info.AppliedSeq),
+			LastHeartbeat: timestamppb.Now(), Ready: true,
+		}},
+		CurrentSnapshot: info.Version,
+		StreamSequence:  int64(info.AppliedSeq),
+	}, nil
 }

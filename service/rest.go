@@ -131,3 +131,7 @@ func (r restAdmin) DeleteKey(ctx context.Context, in *pb.DeleteKeyRequest) (*pb.
 func (r restAdmin) GetAnalytics(ctx context.Context, in *pb.GetAnalyticsRequest) (*pb.Analytics, error) {
 	return intercept(ctx, r.ic, pb.AdminService_GetAnalytics_FullMethodName, in, r.srv.GetAnalytics)
 }
+
+func (r restAdmin) GetCluster(ctx context.Context, in *pb.GetClusterRequest) (*pb.Cluster, error) {
+	return intercept(ctx, r.ic, pb.AdminService_GetCluster_FullMethodName, in, r.srv.GetCluster)
+}

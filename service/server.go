@@ -25,6 +25,8 @@ import (
 type Config struct {
 	// Corpus is the path of the corpus source; empty means the embedded default.
 	Corpus string
+	// NodeID names this replica (default: the host name).
+	NodeID string
 	// Taxonomy is the path of a taxonomy file; empty means the embedded default.
 	Taxonomy string
 	// Synonyms is the path of a site's synonyms file (Solr format), added to the defaults.
@@ -108,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	search := NewSearchServer(live, log)
-	s.admin = NewAdminServer(ctx, s.indexer, log)
+	s.admin = NewAdminServer(ctx, s.indexer, cfg.NodeID, log)
 	if s.edge, err = newEdge(cfg, tax, log); err != nil {
 		cancel()
 		return nil, err

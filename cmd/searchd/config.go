@@ -34,6 +34,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.grpcAddr, "grpc-addr", ":9090", "address of the gRPC listener")
 	fs.StringVar(&c.service.Corpus, "corpus", "", "corpus to index: a directory of Markdown/HTML/JSONL files, a .md/.html file or a .jsonl file such as a BEIR corpus.jsonl (default: the embedded article)")
 	fs.StringVar(&c.service.Taxonomy, "taxonomy", "", "taxonomy YAML file of languages, frameworks, databases and topics (default: embedded)")
+	host, _ := os.Hostname()
+	fs.StringVar(&c.service.NodeID, "node-id", host, "this replica's name in a cluster (default: the host name)")
 	fs.StringVar(&c.service.Synonyms, "synonyms", "", "synonyms file (Solr format) added to the defaults and the taxonomy's aliases")
 	fs.IntVar(&c.service.TypoOneFrom, "typo-one-from", 4, "shortest word (in characters) in which one typo is tolerated")
 	fs.IntVar(&c.service.TypoTwoFrom, "typo-two-from", 8, "shortest word in which two typos are tolerated")

@@ -611,8 +611,18 @@ type IndexInfo struct {
 	Version string `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
 	// The data directory, when the index is on disk.
 	DataDir string `protobuf:"bytes,8,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
-	// Documents changed through the API since the last build.
-	ApiChanges    int32 `protobuf:"varint,9,opt,name=api_changes,json=apiChanges,proto3" json:"api_changes,omitempty"`
+	// Documents changed through the API, kept across rebuilds (see ReindexResult).
+	ApiChanges int32 `protobuf:"varint,9,opt,name=api_changes,json=apiChanges,proto3" json:"api_changes,omitempty"`
+	// This replica's name (`-node-id`, by default the host name).
+	NodeId string `protobuf:"bytes,10,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The index snapshot this replica serves (in cluster mode), or the build version.
+	Snapshot string `protobuf:"bytes,11,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// The last change-log sequence this replica has applied.
+	AppliedSequence int64 `protobuf:"varint,12,opt,name=applied_sequence,json=appliedSequence,proto3" json:"applied_sequence,omitempty"`
+	// Whether searchd runs as one replica of a cluster (`-nats-url`).
+	Cluster bool `protobuf:"varint,13,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// In cluster mode, whether the replica reaches NATS now.
+	NatsConnected bool `protobuf:"varint,14,opt,name=nats_connected,json=natsConnected,proto3" json:"nats_connected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -710,6 +720,233 @@ func (x *IndexInfo) GetApiChanges() int32 {
 	return 0
 }
 
+func (x *IndexInfo) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *IndexInfo) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *IndexInfo) GetAppliedSequence() int64 {
+	if x != nil {
+		return x.AppliedSequence
+	}
+	return 0
+}
+
+func (x *IndexInfo) GetCluster() bool {
+	if x != nil {
+		return x.Cluster
+	}
+	return false
+}
+
+func (x *IndexInfo) GetNatsConnected() bool {
+	if x != nil {
+		return x.NatsConnected
+	}
+	return false
+}
+
+// GetClusterRequest asks for the replicas.
+type GetClusterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterRequest) Reset() {
+	*x = GetClusterRequest{}
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterRequest) ProtoMessage() {}
+
+func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterRequest.ProtoReflect.Descriptor instead.
+func (*GetClusterRequest) Descriptor() ([]byte, []int) {
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+// Cluster describes the replicas serving one index.
+type Cluster struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The replicas that reported in recently, this one first.
+	Replicas []*Replica `protobuf:"bytes,1,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// The snapshot every replica should serve.
+	CurrentSnapshot string `protobuf:"bytes,2,opt,name=current_snapshot,json=currentSnapshot,proto3" json:"current_snapshot,omitempty"`
+	// The last sequence of the change log.
+	StreamSequence int64 `protobuf:"varint,3,opt,name=stream_sequence,json=streamSequence,proto3" json:"stream_sequence,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Cluster) Reset() {
+	*x = Cluster{}
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cluster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cluster) ProtoMessage() {}
+
+func (x *Cluster) ProtoReflect() protoreflect.Message {
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
+func (*Cluster) Descriptor() ([]byte, []int) {
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Cluster) GetReplicas() []*Replica {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *Cluster) GetCurrentSnapshot() string {
+	if x != nil {
+		return x.CurrentSnapshot
+	}
+	return ""
+}
+
+func (x *Cluster) GetStreamSequence() int64 {
+	if x != nil {
+		return x.StreamSequence
+	}
+	return 0
+}
+
+// Replica is one searchd of a cluster.
+type Replica struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its name.
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The snapshot it serves.
+	Snapshot string `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// The last change-log sequence it has applied.
+	AppliedSequence int64 `protobuf:"varint,3,opt,name=applied_sequence,json=appliedSequence,proto3" json:"applied_sequence,omitempty"`
+	// How many changes it is behind the log.
+	Lag int64 `protobuf:"varint,4,opt,name=lag,proto3" json:"lag,omitempty"`
+	// When it last reported.
+	LastHeartbeat *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_heartbeat,json=lastHeartbeat,proto3" json:"last_heartbeat,omitempty"`
+	// Whether it reports ready (serving, caught up).
+	Ready         bool `protobuf:"varint,6,opt,name=ready,proto3" json:"ready,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Replica) Reset() {
+	*x = Replica{}
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Replica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Replica) ProtoMessage() {}
+
+func (x *Replica) ProtoReflect() protoreflect.Message {
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Replica.ProtoReflect.Descriptor instead.
+func (*Replica) Descriptor() ([]byte, []int) {
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Replica) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *Replica) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *Replica) GetAppliedSequence() int64 {
+	if x != nil {
+		return x.AppliedSequence
+	}
+	return 0
+}
+
+func (x *Replica) GetLag() int64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *Replica) GetLastHeartbeat() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastHeartbeat
+	}
+	return nil
+}
+
+func (x *Replica) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
 // UpsertDocumentsRequest adds or replaces documents.
 type UpsertDocumentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -721,7 +958,7 @@ type UpsertDocumentsRequest struct {
 
 func (x *UpsertDocumentsRequest) Reset() {
 	*x = UpsertDocumentsRequest{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[10]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +970,7 @@ func (x *UpsertDocumentsRequest) String() string {
 func (*UpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[10]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +983,7 @@ func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpsertDocumentsRequest) GetDocuments() []*Document {
@@ -760,14 +997,17 @@ func (x *UpsertDocumentsRequest) GetDocuments() []*Document {
 type UpsertDocumentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Documents written.
-	Upserted      int32 `protobuf:"varint,1,opt,name=upserted,proto3" json:"upserted,omitempty"`
+	Upserted int32 `protobuf:"varint,1,opt,name=upserted,proto3" json:"upserted,omitempty"`
+	// The change's sequence in the change log; pass it as a search's
+	// `min_sequence` to read this write on any replica.
+	Sequence      int64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpsertDocumentsResponse) Reset() {
 	*x = UpsertDocumentsResponse{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[11]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1019,7 @@ func (x *UpsertDocumentsResponse) String() string {
 func (*UpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[11]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,12 +1032,19 @@ func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpsertDocumentsResponse) GetUpserted() int32 {
 	if x != nil {
 		return x.Upserted
+	}
+	return 0
+}
+
+func (x *UpsertDocumentsResponse) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
 	}
 	return 0
 }
@@ -813,7 +1060,7 @@ type DeleteDocumentRequest struct {
 
 func (x *DeleteDocumentRequest) Reset() {
 	*x = DeleteDocumentRequest{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[12]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +1072,7 @@ func (x *DeleteDocumentRequest) String() string {
 func (*DeleteDocumentRequest) ProtoMessage() {}
 
 func (x *DeleteDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[12]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +1085,7 @@ func (x *DeleteDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteDocumentRequest) GetId() string {
@@ -850,14 +1097,16 @@ func (x *DeleteDocumentRequest) GetId() string {
 
 // DeleteDocumentResponse confirms a deletion.
 type DeleteDocumentResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The change's sequence in the change log (see UpsertDocumentsResponse).
+	Sequence      int64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteDocumentResponse) Reset() {
 	*x = DeleteDocumentResponse{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[13]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1118,7 @@ func (x *DeleteDocumentResponse) String() string {
 func (*DeleteDocumentResponse) ProtoMessage() {}
 
 func (x *DeleteDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[13]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1131,14 @@ func (x *DeleteDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteDocumentResponse) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
 }
 
 // Key is a search key: it may search, within its scope, and nothing else.
@@ -907,7 +1163,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[14]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1175,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[14]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1188,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Key) GetId() string {
@@ -996,7 +1252,7 @@ type KeyScope struct {
 
 func (x *KeyScope) Reset() {
 	*x = KeyScope{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[15]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1264,7 @@ func (x *KeyScope) String() string {
 func (*KeyScope) ProtoMessage() {}
 
 func (x *KeyScope) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[15]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1277,7 @@ func (x *KeyScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyScope.ProtoReflect.Descriptor instead.
 func (*KeyScope) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KeyScope) GetLanguages() []string {
@@ -1070,7 +1326,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[16]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1338,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[16]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1351,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateKeyRequest) GetKey() *Key {
@@ -1118,7 +1374,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[17]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1386,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[17]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1399,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -1169,7 +1425,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[18]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1437,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[18]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1450,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 // ListKeysResponse lists search keys.
@@ -1208,7 +1464,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[19]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1476,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[19]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1489,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -1254,7 +1510,7 @@ type DeleteKeyRequest struct {
 
 func (x *DeleteKeyRequest) Reset() {
 	*x = DeleteKeyRequest{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[20]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1522,7 @@ func (x *DeleteKeyRequest) String() string {
 func (*DeleteKeyRequest) ProtoMessage() {}
 
 func (x *DeleteKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[20]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1535,7 @@ func (x *DeleteKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteKeyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteKeyRequest) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteKeyRequest) GetId() string {
@@ -1298,7 +1554,7 @@ type DeleteKeyResponse struct {
 
 func (x *DeleteKeyResponse) Reset() {
 	*x = DeleteKeyResponse{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[21]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1566,7 @@ func (x *DeleteKeyResponse) String() string {
 func (*DeleteKeyResponse) ProtoMessage() {}
 
 func (x *DeleteKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[21]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1579,7 @@ func (x *DeleteKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteKeyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteKeyResponse) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 // GetAnalyticsRequest asks for search analytics over a window.
@@ -1339,7 +1595,7 @@ type GetAnalyticsRequest struct {
 
 func (x *GetAnalyticsRequest) Reset() {
 	*x = GetAnalyticsRequest{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[22]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1607,7 @@ func (x *GetAnalyticsRequest) String() string {
 func (*GetAnalyticsRequest) ProtoMessage() {}
 
 func (x *GetAnalyticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[22]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1620,7 @@ func (x *GetAnalyticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnalyticsRequest.ProtoReflect.Descriptor instead.
 func (*GetAnalyticsRequest) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetAnalyticsRequest) GetWindowHours() int32 {
@@ -1402,7 +1658,7 @@ type Analytics struct {
 
 func (x *Analytics) Reset() {
 	*x = Analytics{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[23]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1670,7 @@ func (x *Analytics) String() string {
 func (*Analytics) ProtoMessage() {}
 
 func (x *Analytics) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[23]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1683,7 @@ func (x *Analytics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Analytics.ProtoReflect.Descriptor instead.
 func (*Analytics) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Analytics) GetStartTime() *timestamppb.Timestamp {
@@ -1487,7 +1743,7 @@ type QueryStat struct {
 
 func (x *QueryStat) Reset() {
 	*x = QueryStat{}
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[24]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1755,7 @@ func (x *QueryStat) String() string {
 func (*QueryStat) ProtoMessage() {}
 
 func (x *QueryStat) ProtoReflect() protoreflect.Message {
-	mi := &file_stacksearch_v1_admin_proto_msgTypes[24]
+	mi := &file_stacksearch_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1768,7 @@ func (x *QueryStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStat.ProtoReflect.Descriptor instead.
 func (*QueryStat) Descriptor() ([]byte, []int) {
-	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_stacksearch_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *QueryStat) GetQuery() string {
@@ -1581,7 +1837,7 @@ const file_stacksearch_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2\x19.stacksearch.v1.OperationR\n" +
 	"operations\"\x11\n" +
-	"\x0fGetIndexRequest\"\xc4\x02\n" +
+	"\x0fGetIndexRequest\"\xe5\x03\n" +
 	"\tIndexInfo\x12%\n" +
 	"\x0edocument_count\x18\x01 \x01(\x05R\rdocumentCount\x12\x16\n" +
 	"\x06fields\x18\x02 \x03(\tR\x06fields\x12#\n" +
@@ -1594,14 +1850,34 @@ const file_stacksearch_v1_admin_proto_rawDesc = "" +
 	"\aversion\x18\a \x01(\tR\aversion\x12\x19\n" +
 	"\bdata_dir\x18\b \x01(\tR\adataDir\x12\x1f\n" +
 	"\vapi_changes\x18\t \x01(\x05R\n" +
-	"apiChanges\"P\n" +
+	"apiChanges\x12\x17\n" +
+	"\anode_id\x18\n" +
+	" \x01(\tR\x06nodeId\x12\x1a\n" +
+	"\bsnapshot\x18\v \x01(\tR\bsnapshot\x12)\n" +
+	"\x10applied_sequence\x18\f \x01(\x03R\x0fappliedSequence\x12\x18\n" +
+	"\acluster\x18\r \x01(\bR\acluster\x12%\n" +
+	"\x0enats_connected\x18\x0e \x01(\bR\rnatsConnected\"\x13\n" +
+	"\x11GetClusterRequest\"\x92\x01\n" +
+	"\aCluster\x123\n" +
+	"\breplicas\x18\x01 \x03(\v2\x17.stacksearch.v1.ReplicaR\breplicas\x12)\n" +
+	"\x10current_snapshot\x18\x02 \x01(\tR\x0fcurrentSnapshot\x12'\n" +
+	"\x0fstream_sequence\x18\x03 \x01(\x03R\x0estreamSequence\"\xd4\x01\n" +
+	"\aReplica\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1a\n" +
+	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12)\n" +
+	"\x10applied_sequence\x18\x03 \x01(\x03R\x0fappliedSequence\x12\x10\n" +
+	"\x03lag\x18\x04 \x01(\x03R\x03lag\x12A\n" +
+	"\x0elast_heartbeat\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x14\n" +
+	"\x05ready\x18\x06 \x01(\bR\x05ready\"P\n" +
 	"\x16UpsertDocumentsRequest\x126\n" +
-	"\tdocuments\x18\x01 \x03(\v2\x18.stacksearch.v1.DocumentR\tdocuments\"5\n" +
+	"\tdocuments\x18\x01 \x03(\v2\x18.stacksearch.v1.DocumentR\tdocuments\"Q\n" +
 	"\x17UpsertDocumentsResponse\x12\x1a\n" +
-	"\bupserted\x18\x01 \x01(\x05R\bupserted\"'\n" +
+	"\bupserted\x18\x01 \x01(\x05R\bupserted\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x03R\bsequence\"'\n" +
 	"\x15DeleteDocumentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x18\n" +
-	"\x16DeleteDocumentResponse\"\xdb\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"4\n" +
+	"\x16DeleteDocumentResponse\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\"\xdb\x01\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12.\n" +
@@ -1645,7 +1921,7 @@ const file_stacksearch_v1_admin_proto_rawDesc = "" +
 	"\tQueryStat\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x16\n" +
-	"\x06clicks\x18\x03 \x01(\x05R\x06clicks2\xd7\b\n" +
+	"\x06clicks\x18\x03 \x01(\x05R\x06clicks2\xb6\t\n" +
 	"\fAdminService\x12b\n" +
 	"\aReindex\x12\x1e.stacksearch.v1.ReindexRequest\x1a\x19.stacksearch.v1.Operation\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/index:reindex\x12m\n" +
 	"\fGetOperation\x12#.stacksearch.v1.GetOperationRequest\x1a\x19.stacksearch.v1.Operation\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/operations/{name}\x12w\n" +
@@ -1657,7 +1933,9 @@ const file_stacksearch_v1_admin_proto_rawDesc = "" +
 	"\bListKeys\x12\x1f.stacksearch.v1.ListKeysRequest\x1a .stacksearch.v1.ListKeysResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/keys\x12g\n" +
 	"\tDeleteKey\x12 .stacksearch.v1.DeleteKeyRequest\x1a!.stacksearch.v1.DeleteKeyResponse\"\x15\x82\xd3\xe4\x93\x02\x0f*\r/v1/keys/{id}\x12e\n" +
-	"\fGetAnalytics\x12#.stacksearch.v1.GetAnalyticsRequest\x1a\x19.stacksearch.v1.Analytics\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/analyticsBGZEgithub.com/stacksearch/stacksearch/proto/stacksearch/v1;stacksearchv1b\x06proto3"
+	"\fGetAnalytics\x12#.stacksearch.v1.GetAnalyticsRequest\x1a\x19.stacksearch.v1.Analytics\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/analytics\x12]\n" +
+	"\n" +
+	"GetCluster\x12!.stacksearch.v1.GetClusterRequest\x1a\x17.stacksearch.v1.Cluster\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/clusterBGZEgithub.com/stacksearch/stacksearch/proto/stacksearch/v1;stacksearchv1b\x06proto3"
 
 var (
 	file_stacksearch_v1_admin_proto_rawDescOnce sync.Once
@@ -1671,7 +1949,7 @@ func file_stacksearch_v1_admin_proto_rawDescGZIP() []byte {
 	return file_stacksearch_v1_admin_proto_rawDescData
 }
 
-var file_stacksearch_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_stacksearch_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_stacksearch_v1_admin_proto_goTypes = []any{
 	(*ReindexRequest)(nil),          // 0: stacksearch.v1.ReindexRequest
 	(*Operation)(nil),               // 1: stacksearch.v1.Operation
@@ -1683,68 +1961,75 @@ var file_stacksearch_v1_admin_proto_goTypes = []any{
 	(*ListOperationsResponse)(nil),  // 7: stacksearch.v1.ListOperationsResponse
 	(*GetIndexRequest)(nil),         // 8: stacksearch.v1.GetIndexRequest
 	(*IndexInfo)(nil),               // 9: stacksearch.v1.IndexInfo
-	(*UpsertDocumentsRequest)(nil),  // 10: stacksearch.v1.UpsertDocumentsRequest
-	(*UpsertDocumentsResponse)(nil), // 11: stacksearch.v1.UpsertDocumentsResponse
-	(*DeleteDocumentRequest)(nil),   // 12: stacksearch.v1.DeleteDocumentRequest
-	(*DeleteDocumentResponse)(nil),  // 13: stacksearch.v1.DeleteDocumentResponse
-	(*Key)(nil),                     // 14: stacksearch.v1.Key
-	(*KeyScope)(nil),                // 15: stacksearch.v1.KeyScope
-	(*CreateKeyRequest)(nil),        // 16: stacksearch.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),       // 17: stacksearch.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),         // 18: stacksearch.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),        // 19: stacksearch.v1.ListKeysResponse
-	(*DeleteKeyRequest)(nil),        // 20: stacksearch.v1.DeleteKeyRequest
-	(*DeleteKeyResponse)(nil),       // 21: stacksearch.v1.DeleteKeyResponse
-	(*GetAnalyticsRequest)(nil),     // 22: stacksearch.v1.GetAnalyticsRequest
-	(*Analytics)(nil),               // 23: stacksearch.v1.Analytics
-	(*QueryStat)(nil),               // 24: stacksearch.v1.QueryStat
-	(*timestamppb.Timestamp)(nil),   // 25: google.protobuf.Timestamp
-	(*Document)(nil),                // 26: stacksearch.v1.Document
+	(*GetClusterRequest)(nil),       // 10: stacksearch.v1.GetClusterRequest
+	(*Cluster)(nil),                 // 11: stacksearch.v1.Cluster
+	(*Replica)(nil),                 // 12: stacksearch.v1.Replica
+	(*UpsertDocumentsRequest)(nil),  // 13: stacksearch.v1.UpsertDocumentsRequest
+	(*UpsertDocumentsResponse)(nil), // 14: stacksearch.v1.UpsertDocumentsResponse
+	(*DeleteDocumentRequest)(nil),   // 15: stacksearch.v1.DeleteDocumentRequest
+	(*DeleteDocumentResponse)(nil),  // 16: stacksearch.v1.DeleteDocumentResponse
+	(*Key)(nil),                     // 17: stacksearch.v1.Key
+	(*KeyScope)(nil),                // 18: stacksearch.v1.KeyScope
+	(*CreateKeyRequest)(nil),        // 19: stacksearch.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),       // 20: stacksearch.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),         // 21: stacksearch.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),        // 22: stacksearch.v1.ListKeysResponse
+	(*DeleteKeyRequest)(nil),        // 23: stacksearch.v1.DeleteKeyRequest
+	(*DeleteKeyResponse)(nil),       // 24: stacksearch.v1.DeleteKeyResponse
+	(*GetAnalyticsRequest)(nil),     // 25: stacksearch.v1.GetAnalyticsRequest
+	(*Analytics)(nil),               // 26: stacksearch.v1.Analytics
+	(*QueryStat)(nil),               // 27: stacksearch.v1.QueryStat
+	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
+	(*Document)(nil),                // 29: stacksearch.v1.Document
 }
 var file_stacksearch_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: stacksearch.v1.Operation.progress:type_name -> stacksearch.v1.OperationProgress
 	3,  // 1: stacksearch.v1.Operation.error:type_name -> stacksearch.v1.OperationError
 	4,  // 2: stacksearch.v1.Operation.result:type_name -> stacksearch.v1.ReindexResult
-	25, // 3: stacksearch.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	25, // 4: stacksearch.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
+	28, // 3: stacksearch.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	28, // 4: stacksearch.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: stacksearch.v1.ListOperationsResponse.operations:type_name -> stacksearch.v1.Operation
-	25, // 6: stacksearch.v1.IndexInfo.build_time:type_name -> google.protobuf.Timestamp
-	26, // 7: stacksearch.v1.UpsertDocumentsRequest.documents:type_name -> stacksearch.v1.Document
-	15, // 8: stacksearch.v1.Key.scope:type_name -> stacksearch.v1.KeyScope
-	25, // 9: stacksearch.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	14, // 10: stacksearch.v1.CreateKeyRequest.key:type_name -> stacksearch.v1.Key
-	14, // 11: stacksearch.v1.CreateKeyResponse.key:type_name -> stacksearch.v1.Key
-	14, // 12: stacksearch.v1.ListKeysResponse.keys:type_name -> stacksearch.v1.Key
-	25, // 13: stacksearch.v1.Analytics.start_time:type_name -> google.protobuf.Timestamp
-	25, // 14: stacksearch.v1.Analytics.end_time:type_name -> google.protobuf.Timestamp
-	24, // 15: stacksearch.v1.Analytics.top_queries:type_name -> stacksearch.v1.QueryStat
-	24, // 16: stacksearch.v1.Analytics.zero_result_queries:type_name -> stacksearch.v1.QueryStat
-	24, // 17: stacksearch.v1.Analytics.no_click_queries:type_name -> stacksearch.v1.QueryStat
-	0,  // 18: stacksearch.v1.AdminService.Reindex:input_type -> stacksearch.v1.ReindexRequest
-	5,  // 19: stacksearch.v1.AdminService.GetOperation:input_type -> stacksearch.v1.GetOperationRequest
-	6,  // 20: stacksearch.v1.AdminService.ListOperations:input_type -> stacksearch.v1.ListOperationsRequest
-	8,  // 21: stacksearch.v1.AdminService.GetIndex:input_type -> stacksearch.v1.GetIndexRequest
-	10, // 22: stacksearch.v1.AdminService.UpsertDocuments:input_type -> stacksearch.v1.UpsertDocumentsRequest
-	12, // 23: stacksearch.v1.AdminService.DeleteDocument:input_type -> stacksearch.v1.DeleteDocumentRequest
-	16, // 24: stacksearch.v1.AdminService.CreateKey:input_type -> stacksearch.v1.CreateKeyRequest
-	18, // 25: stacksearch.v1.AdminService.ListKeys:input_type -> stacksearch.v1.ListKeysRequest
-	20, // 26: stacksearch.v1.AdminService.DeleteKey:input_type -> stacksearch.v1.DeleteKeyRequest
-	22, // 27: stacksearch.v1.AdminService.GetAnalytics:input_type -> stacksearch.v1.GetAnalyticsRequest
-	1,  // 28: stacksearch.v1.AdminService.Reindex:output_type -> stacksearch.v1.Operation
-	1,  // 29: stacksearch.v1.AdminService.GetOperation:output_type -> stacksearch.v1.Operation
-	7,  // 30: stacksearch.v1.AdminService.ListOperations:output_type -> stacksearch.v1.ListOperationsResponse
-	9,  // 31: stacksearch.v1.AdminService.GetIndex:output_type -> stacksearch.v1.IndexInfo
-	11, // 32: stacksearch.v1.AdminService.UpsertDocuments:output_type -> stacksearch.v1.UpsertDocumentsResponse
-	13, // 33: stacksearch.v1.AdminService.DeleteDocument:output_type -> stacksearch.v1.DeleteDocumentResponse
-	17, // 34: stacksearch.v1.AdminService.CreateKey:output_type -> stacksearch.v1.CreateKeyResponse
-	19, // 35: stacksearch.v1.AdminService.ListKeys:output_type -> stacksearch.v1.ListKeysResponse
-	21, // 36: stacksearch.v1.AdminService.DeleteKey:output_type -> stacksearch.v1.DeleteKeyResponse
-	23, // 37: stacksearch.v1.AdminService.GetAnalytics:output_type -> stacksearch.v1.Analytics
-	28, // [28:38] is the sub-list for method output_type
-	18, // [18:28] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	28, // 6: stacksearch.v1.IndexInfo.build_time:type_name -> google.protobuf.Timestamp
+	12, // 7: stacksearch.v1.Cluster.replicas:type_name -> stacksearch.v1.Replica
+	28, // 8: stacksearch.v1.Replica.last_heartbeat:type_name -> google.protobuf.Timestamp
+	29, // 9: stacksearch.v1.UpsertDocumentsRequest.documents:type_name -> stacksearch.v1.Document
+	18, // 10: stacksearch.v1.Key.scope:type_name -> stacksearch.v1.KeyScope
+	28, // 11: stacksearch.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	17, // 12: stacksearch.v1.CreateKeyRequest.key:type_name -> stacksearch.v1.Key
+	17, // 13: stacksearch.v1.CreateKeyResponse.key:type_name -> stacksearch.v1.Key
+	17, // 14: stacksearch.v1.ListKeysResponse.keys:type_name -> stacksearch.v1.Key
+	28, // 15: stacksearch.v1.Analytics.start_time:type_name -> google.protobuf.Timestamp
+	28, // 16: stacksearch.v1.Analytics.end_time:type_name -> google.protobuf.Timestamp
+	27, // 17: stacksearch.v1.Analytics.top_queries:type_name -> stacksearch.v1.QueryStat
+	27, // 18: stacksearch.v1.Analytics.zero_result_queries:type_name -> stacksearch.v1.QueryStat
+	27, // 19: stacksearch.v1.Analytics.no_click_queries:type_name -> stacksearch.v1.QueryStat
+	0,  // 20: stacksearch.v1.AdminService.Reindex:input_type -> stacksearch.v1.ReindexRequest
+	5,  // 21: stacksearch.v1.AdminService.GetOperation:input_type -> stacksearch.v1.GetOperationRequest
+	6,  // 22: stacksearch.v1.AdminService.ListOperations:input_type -> stacksearch.v1.ListOperationsRequest
+	8,  // 23: stacksearch.v1.AdminService.GetIndex:input_type -> stacksearch.v1.GetIndexRequest
+	13, // 24: stacksearch.v1.AdminService.UpsertDocuments:input_type -> stacksearch.v1.UpsertDocumentsRequest
+	15, // 25: stacksearch.v1.AdminService.DeleteDocument:input_type -> stacksearch.v1.DeleteDocumentRequest
+	19, // 26: stacksearch.v1.AdminService.CreateKey:input_type -> stacksearch.v1.CreateKeyRequest
+	21, // 27: stacksearch.v1.AdminService.ListKeys:input_type -> stacksearch.v1.ListKeysRequest
+	23, // 28: stacksearch.v1.AdminService.DeleteKey:input_type -> stacksearch.v1.DeleteKeyRequest
+	25, // 29: stacksearch.v1.AdminService.GetAnalytics:input_type -> stacksearch.v1.GetAnalyticsRequest
+	10, // 30: stacksearch.v1.AdminService.GetCluster:input_type -> stacksearch.v1.GetClusterRequest
+	1,  // 31: stacksearch.v1.AdminService.Reindex:output_type -> stacksearch.v1.Operation
+	1,  // 32: stacksearch.v1.AdminService.GetOperation:output_type -> stacksearch.v1.Operation
+	7,  // 33: stacksearch.v1.AdminService.ListOperations:output_type -> stacksearch.v1.ListOperationsResponse
+	9,  // 34: stacksearch.v1.AdminService.GetIndex:output_type -> stacksearch.v1.IndexInfo
+	14, // 35: stacksearch.v1.AdminService.UpsertDocuments:output_type -> stacksearch.v1.UpsertDocumentsResponse
+	16, // 36: stacksearch.v1.AdminService.DeleteDocument:output_type -> stacksearch.v1.DeleteDocumentResponse
+	20, // 37: stacksearch.v1.AdminService.CreateKey:output_type -> stacksearch.v1.CreateKeyResponse
+	22, // 38: stacksearch.v1.AdminService.ListKeys:output_type -> stacksearch.v1.ListKeysResponse
+	24, // 39: stacksearch.v1.AdminService.DeleteKey:output_type -> stacksearch.v1.DeleteKeyResponse
+	26, // 40: stacksearch.v1.AdminService.GetAnalytics:output_type -> stacksearch.v1.Analytics
+	11, // 41: stacksearch.v1.AdminService.GetCluster:output_type -> stacksearch.v1.Cluster
+	31, // [31:42] is the sub-list for method output_type
+	20, // [20:31] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_stacksearch_v1_admin_proto_init() }
@@ -1760,7 +2045,7 @@ func file_stacksearch_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stacksearch_v1_admin_proto_rawDesc), len(file_stacksearch_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	AdminService_ListKeys_FullMethodName        = "/stacksearch.v1.AdminService/ListKeys"
 	AdminService_DeleteKey_FullMethodName       = "/stacksearch.v1.AdminService/DeleteKey"
 	AdminService_GetAnalytics_FullMethodName    = "/stacksearch.v1.AdminService/GetAnalytics"
+	AdminService_GetCluster_FullMethodName      = "/stacksearch.v1.AdminService/GetCluster"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -66,6 +67,9 @@ type AdminServiceClient interface {
 	// GetAnalytics reports top queries, zero-result queries and queries nobody
 	// clicked through, over a time window.
 	GetAnalytics(ctx context.Context, in *GetAnalyticsRequest, opts ...grpc.CallOption) (*Analytics, error)
+	// GetCluster lists the replicas serving the index, with what each has
+	// applied. A single searchd lists itself.
+	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*Cluster, error)
 }
 
 type adminServiceClient struct {
@@ -176,6 +180,16 @@ func (c *adminServiceClient) GetAnalytics(ctx context.Context, in *GetAnalyticsR
 	return out, nil
 }
 
+func (c *adminServiceClient) GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*Cluster, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Cluster)
+	err := c.cc.Invoke(ctx, AdminService_GetCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -211,6 +225,9 @@ type AdminServiceServer interface {
 	// GetAnalytics reports top queries, zero-result queries and queries nobody
 	// clicked through, over a time window.
 	GetAnalytics(context.Context, *GetAnalyticsRequest) (*Analytics, error)
+	// GetCluster lists the replicas serving the index, with what each has
+	// applied. A single searchd lists itself.
+	GetCluster(context.Context, *GetClusterRequest) (*Cluster, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -250,6 +267,9 @@ func (UnimplementedAdminServiceServer) DeleteKey(context.Context, *DeleteKeyRequ
 }
 func (UnimplementedAdminServiceServer) GetAnalytics(context.Context, *GetAnalyticsRequest) (*Analytics, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAnalytics not implemented")
+}
+func (UnimplementedAdminServiceServer) GetCluster(context.Context, *GetClusterRequest) (*Cluster, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCluster not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -452,6 +472,24 @@ func _AdminService_GetAnalytics_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetCluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetCluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetCluster(ctx, req.(*GetClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -498,6 +536,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetAnalytics",
 			Handler:    _AdminService_GetAnalytics_Handler,
+		},
+		{
+			MethodName: "GetCluster",
+			Handler:    _AdminService_GetCluster_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -58,7 +58,12 @@ type SearchRequest struct {
 	// Tolerate typos in query words (1 for words of 4-7 characters, 2 from 8). Default true.
 	TypoTolerance *bool `protobuf:"varint,12,opt,name=typo_tolerance,json=typoTolerance,proto3,oneof" json:"typo_tolerance,omitempty"`
 	// Return highlighted fragments and a snippet for each hit. Default true.
-	Highlight     *bool `protobuf:"varint,13,opt,name=highlight,proto3,oneof" json:"highlight,omitempty"`
+	Highlight *bool `protobuf:"varint,13,opt,name=highlight,proto3,oneof" json:"highlight,omitempty"`
+	// Read your own writes on a replica: the `sequence` an UpsertDocuments or
+	// DeleteDocument call returned. The search waits (within its deadline) until
+	// this replica has applied that change, or fails with `Unavailable`.
+	// 0 (the default) does not wait.
+	MinSequence   int64 `protobuf:"varint,14,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -182,6 +187,13 @@ func (x *SearchRequest) GetHighlight() bool {
 		return *x.Highlight
 	}
 	return false
+}
+
+func (x *SearchRequest) GetMinSequence() int64 {
+	if x != nil {
+		return x.MinSequence
+	}
+	return 0
 }
 
 // SearchResponse is one page of ranked hits.
@@ -1270,7 +1282,7 @@ var File_stacksearch_v1_search_proto protoreflect.FileDescriptor
 
 const file_stacksearch_v1_search_proto_rawDesc = "" +
 	"\n" +
-	"\x1bstacksearch/v1/search.proto\x12\x0estacksearch.v1\x1a\x1cgoogle/api/annotations.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xd0\x03\n" +
+	"\x1bstacksearch/v1/search.proto\x12\x0estacksearch.v1\x1a\x1cgoogle/api/annotations.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xf3\x03\n" +
 	"\rSearchRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1c\n" +
 	"\tlanguages\x18\x02 \x03(\tR\tlanguages\x12\x1e\n" +
@@ -1288,7 +1300,8 @@ const file_stacksearch_v1_search_proto_rawDesc = "" +
 	" \x01(\tR\tpageToken\x12\x1f\n" +
 	"\bdistinct\x18\v \x01(\bH\x00R\bdistinct\x88\x01\x01\x12*\n" +
 	"\x0etypo_tolerance\x18\f \x01(\bH\x01R\rtypoTolerance\x88\x01\x01\x12!\n" +
-	"\thighlight\x18\r \x01(\bH\x02R\thighlight\x88\x01\x01B\v\n" +
+	"\thighlight\x18\r \x01(\bH\x02R\thighlight\x88\x01\x01\x12!\n" +
+	"\fmin_sequence\x18\x0e \x01(\x03R\vminSequenceB\v\n" +
 	"\t_distinctB\x11\n" +
 	"\x0f_typo_toleranceB\f\n" +
 	"\n" +
