@@ -521,6 +521,28 @@ func (pl *planner) typoCandidates(term string, fuzz int) []candidate {
 
 // completions returns the most frequent index terms that start with prefix.
 func (pl *planner) completions(prefix string) []string {
+	return pl.prefixed(prefix, func(term string) bool { return term != prefix })
+}
+
+// fuzzyCompletions returns the most frequent index terms that begin within one
+// typo of prefix ("djnag" → "django"); the first two characters must be right.
+func (pl *planner) fuzzyCompletions(prefix string) []string {
+	runes := []rune(prefix)
+	if len(runes) < 3 {
+		return nil
+	}
+	return pl.prefixed(string(runes[:2]), func(term string) bool {
+		t := []rune(term)
+		if len(t) < len(runes) || term == prefix {
+			return false
+		}
+		return osaDistance(runes, t[:len(runes)]) <= 1 || osaDistance(runes, t[:min(len(t), len(runes)+1)]) <= 1
+	})
+}
+
+// prefixed returns the most frequent terms of the exact fields that begin with
+// prefix and that keep accepts, reading at most maxPrefixScan terms per field.
+func (pl *planner) prefixed(prefix string, keep func(term string) bool) []string {
 	counts := map[string]uint64{}
 	for _, f := range []string{fieldTitleExact, fieldBodyExact} {
 		d, err := pl.r.FieldDictPrefix(f, []byte(prefix))
@@ -532,39 +554,7 @@ func (pl *planner) completions(prefix string) []string {
 			if err != nil || e == nil {
 				break
 			}
-			if e.Term != prefix {
-				counts[e.Term] += e.Count
-			}
-		}
-		d.Close()
-	}
-	return topByCount(counts, maxCompletions)
-}
-
-// fuzzyCompletions returns the most frequent index terms that begin within one
-// typo of prefix ("djnag" → "django"); the first two characters must be right.
-func (pl *planner) fuzzyCompletions(prefix string) []string {
-	runes := []rune(prefix)
-	if len(runes) < 3 {
-		return nil
-	}
-	base := string(runes[:2])
-	counts := map[string]uint64{}
-	for _, f := range []string{fieldTitleExact, fieldBodyExact} {
-		d, err := pl.r.FieldDictPrefix(f, []byte(base))
-		if err != nil {
-			continue
-		}
-		for n := 0; n < maxPrefixScan; n++ {
-			e, err := d.Next()
-			if err != nil || e == nil {
-				break
-			}
-			t := []rune(e.Term)
-			if len(t) < len(runes) || e.Term == prefix {
-				continue
-			}
-			if osaDistance(runes, t[:len(runes)]) <= 1 || osaDistance(runes, t[:min(len(t), len(runes)+1)]) <= 1 {
+			if keep(e.Term) {
 				counts[e.Term] += e.Count
 			}
 		}

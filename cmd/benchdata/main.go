@@ -44,19 +44,6 @@ type pkg struct {
 var alwaysExcluded = []string{"_sources", "_modules", "_static", "_images", "_downloads", "genindex*.html",
 	"search.html", "py-modindex.html", "np-modindex.html", "index-files", "404.html"}
 
-// record is one JSONL line, in the keys corpus.ReadJSONL reads.
-type record struct {
-	ID         string   `json:"id"`
-	Title      string   `json:"title"`
-	URL        string   `json:"url,omitempty"`
-	Page       string   `json:"page,omitempty"`
-	Type       string   `json:"type,omitempty"`
-	Body       string   `json:"body,omitempty"`
-	Languages  []string `json:"languages,omitempty"`
-	Frameworks []string `json:"frameworks,omitempty"`
-	Databases  []string `json:"databases,omitempty"`
-}
-
 func main() {
 	out := flag.String("o", "data/debian-docs.jsonl", "JSONL file to write")
 	list := flag.Bool("packages", false, "print the package names, one a line, and exit")
@@ -246,9 +233,9 @@ func (p pkg) parse(path, rel string) ([]corpus.Document, error) {
 	return docs, nil
 }
 
-func (p pkg) record(d corpus.Document) record {
-	return record{
-		ID: d.ID, Title: d.Title, URL: d.URL, Page: d.Page, Type: d.Type, Body: d.Body,
-		Languages: p.Languages, Frameworks: p.Frameworks, Databases: p.Databases,
-	}
+// record gives a document the package's facets; topics are left to the
+// taxonomy at index time. corpus.Document's JSON is the JSONL format.
+func (p pkg) record(d corpus.Document) corpus.Document {
+	d.Languages, d.Frameworks, d.Databases, d.Topics, d.Fields = p.Languages, p.Frameworks, p.Databases, nil, nil
+	return d
 }

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,44 +249,8 @@ func TestReindexLargeCorpusWhileSearching(t *testing.T) {
 	writeGeneratedCorpus(t, path, n)
 	ctx := context.Background()
 
-	var searches, failures atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			queries := []string{"database", "cache latency", "django", "token auth", ""}
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				q := queries[(i+w)%len(queries)]
-				var err error
-				if w%2 == 0 {
-					var res *pb.SearchResponse
-					res, err = s.search.Search(ctx, &pb.SearchRequest{Query: q, Facets: []string{"languages"}})
-					if err == nil && len(res.Hits) == 0 {
-						err = fmt.Errorf("query %q found nothing", q)
-					}
-				} else {
-					var res restSearch
-					if code := s.rest("GET", "/v1/search?query="+strings.ReplaceAll(q, " ", "+"), "", nil, &res); code != 200 || len(res.Hits) == 0 {
-						err = fmt.Errorf("REST %q: status %d, %d hits", q, code, len(res.Hits))
-					}
-				}
-				searches.Add(1)
-				if err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}()
-	}
+	load := startSearchLoad(s, loadOptions{clients: 4, queries: []string{"database", "cache latency", "django", "token auth", ""},
+		requireHits: true, pause: time.Millisecond})
 
 	start := time.Now()
 	actx := adminCtx(ctx, testToken)
@@ -308,8 +270,7 @@ func TestReindexLargeCorpusWhileSearching(t *testing.T) {
 			sawProgress = true
 		}
 	}
-	close(stop)
-	wg.Wait()
+	res := load.stop()
 	if !op.Done || op.Error != nil || op.Result.DocumentCount != n {
 		t.Fatalf("reindex: %+v", op)
 	}
@@ -319,12 +280,9 @@ func TestReindexLargeCorpusWhileSearching(t *testing.T) {
 	if p := op.Progress; p.Phase != "done" || p.DocumentsDone != n || p.DocumentsTotal != n {
 		t.Errorf("final progress %+v", p)
 	}
-	if failures.Load() > 0 || searches.Load() < 20 {
-		t.Errorf("%d of %d searches failed during the reindex; first: %v", failures.Load(), searches.Load(), firstErr.Load())
-	}
-	t.Logf("reindex of %d records took %s (%.0f records/s%s); %d searches meanwhile, %d failed", n,
-		time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds(), map[bool]string{true: ", race detector on"}[raceEnabled],
-		searches.Load(), failures.Load())
+	res.check(t, "during the reindex", 20)
+	t.Logf("reindex of %d records took %s (%.0f records/s%s)", n,
+		time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds(), map[bool]string{true: ", race detector on"}[raceEnabled])
 }
 
 // writeGeneratedCorpus writes n records of a few dozen words to path.

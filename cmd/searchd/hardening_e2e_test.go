@@ -575,59 +575,16 @@ func totalHits(t *testing.T, s *testServer, q string) int {
 // REST and half over gRPC, with the default limits: no search may fail.
 func TestReindexesUnderLoad(t *testing.T) {
 	s := startServer(t, serverOptions{token: testToken, args: []string{"-data-dir", t.TempDir()}})
-	searches, failures, reindexes := searchUnderReindexes(t, s, 32, 20)
-	t.Logf("%d searches by 32 clients during %d reindexes, %d failed", searches, reindexes, failures)
-	if failures != 0 || searches < 100 {
-		t.Errorf("%d of %d searches failed", failures, searches)
-	}
+	res, reindexes := searchUnderReindexes(t, s, 32, 20)
+	res.check(t, fmt.Sprintf("by 32 clients during %d reindexes", reindexes), 100)
 }
 
 // searchUnderReindexes runs n reindexes one after the other while clients
-// search, and returns the searches made and failed and the reindexes done.
-func searchUnderReindexes(t testing.TB, s *testServer, clients, n int) (int64, int64, int) {
-	ctx := context.Background()
-	latencies := make([][]time.Duration, clients)
-	var searches, failures atomic.Int64
-	var errMu sync.Mutex
-	errs := map[string]int{} // failures by message, the first few kinds
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	queries := []string{"django", "salary", "python database", "security", "api", "web development framework"}
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				q := queries[(i+c)%len(queries)]
-				start := time.Now()
-				var err error
-				if c%2 == 0 {
-					_, err = s.search.Search(ctx, &pb.SearchRequest{Query: q, Facets: []string{"languages", "topics"}, PageSize: 5})
-				} else {
-					var res restSearch
-					if code := s.rest("GET", "/v1/search?facets=languages&query="+url.QueryEscape(q), "", nil, &res); code != 200 {
-						err = fmt.Errorf("REST %q: status %d", q, code)
-					}
-				}
-				latencies[c] = append(latencies[c], time.Since(start))
-				searches.Add(1)
-				if err != nil {
-					failures.Add(1)
-					errMu.Lock()
-					if _, ok := errs[err.Error()]; ok || len(errs) < 5 {
-						errs[err.Error()]++
-					}
-					errMu.Unlock()
-				}
-			}
-		}(c)
-	}
-	actx := adminCtx(ctx, testToken)
+// search, and returns what the clients saw and the reindexes done.
+func searchUnderReindexes(t testing.TB, s *testServer, clients, n int) (loadResult, int) {
+	load := startSearchLoad(s, loadOptions{clients: clients,
+		queries: []string{"django", "salary", "python database", "security", "api", "web development framework"}})
+	actx := adminCtx(context.Background(), testToken)
 	done := 0
 	for i := 0; i < n; i++ {
 		op, err := s.admin.Reindex(actx, &pb.ReindexRequest{})
@@ -646,20 +603,7 @@ func searchUnderReindexes(t testing.TB, s *testServer, clients, n int) (int64, i
 		}
 		done++
 	}
-	close(stop)
-	wg.Wait()
-	for msg, n := range errs {
-		t.Logf("failed %d times: %s", n, msg)
-	}
-	all := slices.Concat(latencies...)
-	slices.Sort(all)
-	if len(all) > 0 {
-		at := func(p float64) time.Duration {
-			return all[min(len(all)-1, int(p*float64(len(all))))].Round(time.Millisecond)
-		}
-		t.Logf("search latency during the reindexes: p50 %v, p99 %v, p99.9 %v, max %v", at(0.5), at(0.99), at(0.999), all[len(all)-1].Round(time.Millisecond))
-	}
-	return searches.Load(), failures.Load(), done
+	return load.stop(), done
 }
 
 // TestGracefulShutdownFinishesInFlight sends SIGTERM while requests are in
@@ -1150,59 +1094,13 @@ func runToExit(t *testing.T, args ...string) (int, string) {
 	return cmd.ProcessState.ExitCode(), stderr.String()
 }
 
-// launch starts searchd on loopback ports and waits until it logs its
+// launch starts searchd with the test token and waits until it logs its
 // addresses, for tests that cannot use startServer's plaintext readiness
 // check; it is stopped when the test ends.
 func launch(t *testing.T, args, env []string) *testServer {
 	t.Helper()
-	args = append([]string{"-http-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0", "-log-json", "-log-level", "debug"}, args...)
-	cmd := exec.Command(searchdBin, args...)
-	cmd.Env = append(append(os.Environ(), "STACKSEARCH_ADMIN_TOKEN="+testToken), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{t: t, cmd: cmd, logs: &logBuffer{added: make(chan struct{}, 1)}, exited: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			s.logs.add(sc.Text())
-		}
-		s.exitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("searchd logs:\n%s", s.logs)
-		}
-	})
-	deadline := time.After(2 * time.Minute)
-	for {
-		if rec := s.logs.find("listening"); rec != nil {
-			s.httpAddr, _ = rec["http_addr"].(string)
-			s.grpcAddr, _ = rec["grpc_addr"].(string)
-			break
-		}
-		select {
-		case <-s.logs.added:
-		case <-time.After(50 * time.Millisecond):
-		case <-s.exited:
-			t.Fatalf("searchd exited: %v\n%s", s.exitErr, s.logs)
-		case <-deadline:
-			t.Fatalf("searchd did not start:\n%s", s.logs)
-		}
-	}
-	s.conn, err = grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecureCreds()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.search = pb.NewSearchServiceClient(s.conn)
-	s.admin = pb.NewAdminServiceClient(s.conn)
+	s := spawn(t, args, append([]string{"STACKSEARCH_ADMIN_TOKEN=" + testToken}, env...))
+	s.connect(insecure.NewCredentials())
 	return s
 }
 
@@ -1240,5 +1138,3 @@ func selfSignedCert(t *testing.T, dir string) (string, string, *x509.CertPool) {
 func credentialsFromPool(pool *x509.CertPool) credentials.TransportCredentials {
 	return credentials.NewTLS(&tls.Config{RootCAs: pool})
 }
-
-func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -114,10 +115,20 @@ const testToken = "test-admin-token-0123456789"
 // startServer starts searchd and waits until it is ready; it is stopped when the test ends.
 func startServer(t testing.TB, o serverOptions) *testServer {
 	t.Helper()
-	args := append([]string{"-http-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0", "-log-json", "-log-level", "debug"}, o.args...)
+	s := spawn(t, o.args, append([]string{"STACKSEARCH_ADMIN_TOKEN=" + o.token}, o.env...))
+	s.connect(insecure.NewCredentials())
+	s.waitReady(time.After(2 * time.Minute))
+	return s
+}
+
+// spawn starts searchd on loopback ports the kernel picks, with env added to
+// this process's environment, and waits until it logs its addresses; it is
+// stopped when the test ends.
+func spawn(t testing.TB, args, env []string) *testServer {
+	t.Helper()
+	args = append([]string{"-http-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0", "-log-json", "-log-level", "debug"}, args...)
 	cmd := exec.Command(searchdBin, args...)
-	cmd.Env = append(os.Environ(), "STACKSEARCH_ADMIN_TOKEN="+o.token)
-	cmd.Env = append(cmd.Env, o.env...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -157,14 +168,19 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 			t.Fatalf("searchd did not start listening:\n%s", s.logs)
 		}
 	}
-	s.conn, err = grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.search = pb.NewSearchServiceClient(s.conn)
-	s.admin = pb.NewAdminServiceClient(s.conn)
-	s.waitReady(deadline)
 	return s
+}
+
+// connect opens the gRPC clients.
+func (s *testServer) connect(creds credentials.TransportCredentials) {
+	s.t.Helper()
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.conn = conn
+	s.search = pb.NewSearchServiceClient(conn)
+	s.admin = pb.NewAdminServiceClient(conn)
 }
 
 // waitReady polls /readyz until it answers 200.

@@ -45,9 +45,9 @@ func TestMeasureHardening(t *testing.T) {
 
 	t.Run("reindexes under load", func(t *testing.T) {
 		start := time.Now()
-		searches, failures, n := searchUnderReindexes(t, s, 32, 20)
-		t.Logf("%d reindexes of %d records in %v with 32 clients searching: %d searches, %d failed",
-			n, docs, time.Since(start).Round(time.Second), searches, failures)
+		res, n := searchUnderReindexes(t, s, 32, 20)
+		t.Logf("%d reindexes of %d records in %v with 32 clients searching: %d searches, %d failed; latency p50 %v, p99 %v",
+			n, docs, time.Since(start).Round(time.Second), res.searches, res.failures, res.percentile(0.5), res.percentile(0.99))
 		ops, _ := s.admin.ListOperations(adminCtx(context.Background(), testToken), &pb.ListOperationsRequest{})
 		var secs []float64
 		for _, op := range ops.GetOperations() {

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,43 +335,7 @@ func TestSearchEndToEnd(t *testing.T) {
 	})
 
 	t.Run("searches never fail during five reindexes", func(t *testing.T) {
-		var searches, failures atomic.Int64
-		var firstErr atomic.Value
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := 0; w < 4; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				queries := []string{"django", "salary", "security", "database", "api"}
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					q := queries[(i+w)%len(queries)]
-					var err error
-					if w%2 == 0 {
-						var res *pb.SearchResponse
-						res, err = s.search.Search(ctx, &pb.SearchRequest{Query: q, Facets: []string{"languages"}})
-						if err == nil && len(res.Hits) == 0 {
-							err = fmt.Errorf("query %q found nothing", q)
-						}
-					} else {
-						var res restSearch
-						if code := s.rest("GET", "/v1/search?query="+q, "", nil, &res); code != 200 || len(res.Hits) == 0 {
-							err = fmt.Errorf("REST %q: status %d, %d hits", q, code, len(res.Hits))
-						}
-					}
-					searches.Add(1)
-					if err != nil {
-						failures.Add(1)
-						firstErr.CompareAndSwap(nil, err)
-					}
-				}
-			}(w)
-		}
+		load := startSearchLoad(s, loadOptions{clients: 4, queries: []string{"django", "salary", "security", "database", "api"}, requireHits: true})
 		actx := adminCtx(ctx, testToken)
 		for i := 0; i < 5; i++ {
 			op, err := s.admin.Reindex(actx, &pb.ReindexRequest{})
@@ -385,12 +346,7 @@ func TestSearchEndToEnd(t *testing.T) {
 				t.Fatalf("reindex %d failed: %v", i, final.Error)
 			}
 		}
-		close(stop)
-		wg.Wait()
-		if failures.Load() > 0 || searches.Load() < 20 {
-			t.Errorf("%d of %d searches failed during reindexes; first: %v", failures.Load(), searches.Load(), firstErr.Load())
-		}
-		t.Logf("%d searches during 5 reindexes, %d failed", searches.Load(), failures.Load())
+		load.stop().check(t, "during 5 reindexes", 20)
 	})
 
 	t.Run("sigterm exits 0", func(t *testing.T) {
