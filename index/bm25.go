@@ -174,6 +174,7 @@ type fieldPostings struct {
 	weight float64
 	avgdl  float64
 	cur    *bleveindex.TermFieldDoc
+	buf    bleveindex.TermFieldDoc // reused by every read: no allocation per posting
 	done   bool
 }
 
@@ -195,7 +196,7 @@ func (s *fieldsSearcher) init() error {
 }
 
 func (f *fieldPostings) next() error {
-	tfd, err := f.tfr.Next(nil)
+	tfd, err := f.tfr.Next(f.buf.Reset())
 	if err != nil {
 		return err
 	}
@@ -204,7 +205,7 @@ func (f *fieldPostings) next() error {
 }
 
 func (f *fieldPostings) advance(id bleveindex.IndexInternalID) error {
-	tfd, err := f.tfr.Advance(id, nil)
+	tfd, err := f.tfr.Advance(id, f.buf.Reset())
 	if err != nil {
 		return err
 	}

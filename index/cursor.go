@@ -11,13 +11,15 @@ import (
 // cursor is the content of a page token: where the previous page ended, and a
 // fingerprint of the search it belongs to. Within the diversified window of a
 // distinct search it is an offset; past it, and in plain searches, it is the
-// sort key (score and id, or id alone when browsing) of the last hit, which
-// Bleve's search_after continues from: stable, with no depth limit.
+// sort key of the last hit (its score, or its id when browsing), which Bleve's
+// search_after continues from, with how many hits of that score were shown:
+// stable, with no depth limit.
 type cursor struct {
 	Version     int      `json:"v"`
 	Fingerprint string   `json:"q"`
 	Offset      int      `json:"o,omitempty"`
 	After       []string `json:"a,omitempty"`
+	Ties        int      `json:"t,omitempty"`
 }
 
 // fingerprint identifies a query, its filters and its mode, so that a page
@@ -45,8 +47,12 @@ func encodeCursor(c cursor) string {
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
+// maxPagesOfTies bounds the hits of one score a token may count as shown.
+const maxPagesOfTies = 100
+
 // decodeCursor reads a page token of the search with fingerprint fp whose
-// sort has n keys. An empty token is the first page.
+// sort has n keys (1: the score, or the id when browsing). An empty token is
+// the first page.
 func decodeCursor(token, fp string, n int) (cursor, error) {
 	if token == "" {
 		return cursor{}, nil
@@ -58,10 +64,10 @@ func decodeCursor(token, fp string, n int) (cursor, error) {
 	}
 	var c cursor
 	if err := json.Unmarshal(raw, &c); err != nil || c.Version != 1 || c.Fingerprint != fp || c.Offset < 0 ||
-		(c.After != nil && len(c.After) != n) || (c.After == nil && c.Offset == 0) {
+		c.Ties < 0 || c.Ties > MaxPageSize*maxPagesOfTies || (c.After != nil && len(c.After) != n) || (c.After == nil && c.Offset == 0) {
 		return cursor{}, bad
 	}
-	if n == 2 && c.After != nil {
+	if c.Ties > 0 {
 		if _, err := strconv.ParseFloat(c.After[0], 64); err != nil {
 			return cursor{}, bad
 		}

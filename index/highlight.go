@@ -1,12 +1,14 @@
 package index
 
 import (
+	"bytes"
 	"html"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/go-porterstemmer"
 )
 
 // Highlighting re-analyses the stored title and body of the few hits on a page
@@ -23,7 +25,7 @@ const (
 	// snippetLead is how much text a snippet keeps before its first match.
 	snippetLead = 60
 	// maxHighlightBytes bounds how much of a body is searched for a snippet.
-	maxHighlightBytes = 256 << 10
+	maxHighlightBytes = 32 << 10
 )
 
 // span is one matched word in a field's text, in bytes.
@@ -65,10 +67,26 @@ func (mk marks) spans(text string) []span {
 		return nil
 	}
 	var out []span
+	// one analysis: the ranked analysis is the exact one without stop words
+	// (never marked) and stemmed, so each exact term is stemmed here instead
 	exact := analyzers().exact.Analyze([]byte(text))
+	stems := map[string]string{} // a text repeats its words: stem each once
 	for _, t := range exact {
-		if mk.exact[string(t.Term)] {
-			out = append(out, span{t.Start, t.End, string(t.Term)})
+		term := string(t.Term)
+		if mk.exact[term] {
+			out = append(out, span{t.Start, t.End, term})
+			continue
+		}
+		if len(mk.stems) == 0 {
+			continue
+		}
+		stem, ok := stems[term]
+		if !ok {
+			stem = stemOf(t)
+			stems[term] = stem
+		}
+		if mk.stems[stem] {
+			out = append(out, span{t.Start, t.End, term})
 		}
 	}
 	if len(mk.phrases) > 0 {
@@ -92,11 +110,6 @@ func (mk marks) spans(text string) []span {
 					out = append(out, span{seq[i].Start, seq[i+len(ph)-1].End, strings.Join(ph, " ")})
 				}
 			}
-		}
-	}
-	for _, t := range analyzers().text.Analyze([]byte(text)) {
-		if mk.stems[string(t.Term)] {
-			out = append(out, span{t.Start, t.End, string(t.Term)})
 		}
 	}
 	slices.SortFunc(out, func(a, b span) int {
@@ -224,4 +237,12 @@ func phraseTerms(a analysis.Analyzer, text string) []string {
 		}
 	}
 	return out
+}
+
+// stemOf stems a term of the exact analysis as the ranked analysis does.
+func stemOf(t *analysis.Token) string {
+	if t.KeyWord {
+		return string(t.Term)
+	}
+	return string(porterstemmer.StemWithoutLowerCasing(bytes.Runes(t.Term)))
 }

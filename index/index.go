@@ -200,6 +200,11 @@ func (ix *Index) Document(id string) (*corpus.Document, error) {
 	if doc == nil {
 		return nil, fmt.Errorf("document %q: %w", id, ErrNotFound)
 	}
+	return decodeDocument(id, doc)
+}
+
+// decodeDocument turns a stored Bleve document back into the record.
+func decodeDocument(id string, doc bleveindex.Document) (*corpus.Document, error) {
 	d := &corpus.Document{ID: id}
 	var extra string
 	doc.VisitFields(func(f bleveindex.Field) {

@@ -219,14 +219,12 @@ func buildPlan(ctx context.Context, r bleveindex.IndexReader, text string, tax *
 			should = append(should, newTerm(pl.stem(w), fieldTitle, boostCategory, avgdl[fieldTitle]))
 		}
 	}
-	var mustNot []query.Query
-	if len(pq.excludes) > 0 {
-		mustNot = append(mustNot, excludeQuery(pq.excludes))
+	p.query = main
+	if len(should) > 0 {
+		p.query = &boostQuery{main: main, boosts: should}
 	}
-	if len(should) == 0 && len(mustNot) == 0 {
-		p.query = main
-	} else {
-		p.query = query.NewBooleanQuery([]query.Query{main}, should, mustNot)
+	if len(pq.excludes) > 0 {
+		p.query = query.NewBooleanQuery([]query.Query{p.query}, nil, []query.Query{excludeQuery(pq.excludes)})
 	}
 	return p
 }

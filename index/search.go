@@ -3,11 +3,14 @@ package index
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/collector"
+	"github.com/blevesearch/bleve/v2/search/facet"
 	"github.com/blevesearch/bleve/v2/search/query"
 	bleveindex "github.com/blevesearch/bleve_index_api"
 
@@ -96,9 +99,11 @@ func FacetNames() []string {
 
 // distinctWindow is how many of the best matches a distinct search
 // diversifies; past it, hits follow in score order.
-const distinctWindow = 200
+const distinctWindow = 100
 
-// search runs req on the index.
+// search runs req on the index. Everything a search reads (dictionaries for
+// typo corrections and completions, postings, doc values, stored fields) comes
+// from one reader, so it sees one state of the index.
 func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy, tune Tuning) (*Result, error) {
 	if req.Size < 1 || req.Size > MaxPageSize {
 		return nil, &FieldError{Field: "page_size", Reason: fmt.Sprintf("must be between 1 and %d", MaxPageSize)}
@@ -116,8 +121,8 @@ func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy, 
 	if err != nil {
 		return nil, err
 	}
+	defer r.Close()
 	p := buildPlan(ctx, r, req.Query, tax, tune, req.Typos, ix.lengths.averages())
-	r.Close()
 	for name, vals := range p.filters {
 		// field:value typed in the query: a bad value finds nothing, it is not an error
 		if norm, err := normaliseFilters(map[string][]string{name: vals}, tax); err == nil {
@@ -126,7 +131,10 @@ func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy, 
 			filters[name] = append(filters[name], "\x00no-such-value")
 		}
 	}
-	sortBy := []string{"-_score", "_id"}
+	// Hits are ranked by score alone, which lets Bleve skip reading every
+	// match's id; equal scores keep the index's order, and a page token
+	// counts the hits of the last score already shown (see cursor).
+	sortBy := []string{"-_score"}
 	if p.browse {
 		sortBy = []string{"_id"}
 	}
@@ -137,84 +145,89 @@ func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy, 
 		return nil, err
 	}
 	q := withFilters(p.query, filters, "")
+	inWindow := distinct && cur.After == nil
 
-	// the first search ranks (a page and one more hit, to know whether another
-	// page follows; or the window to diversify) and counts facets
-	size := req.Size + 1
-	if distinct && cur.After == nil {
+	// one search ranks (a page, one more hit to know whether another page
+	// follows, and the hits of a tied score already shown; or the window to
+	// diversify) and counts the facets
+	size := req.Size + 1 + cur.Ties
+	if inWindow {
 		size = distinctWindow
 	}
-	sr := bleve.NewSearchRequestOptions(q, size, 0, false)
-	sr.SortBy(sortBy)
-	if cur.After != nil {
-		sr.SetSearchAfter(cur.After)
-	}
-	if distinct && cur.After == nil {
-		sr.Fields = []string{fieldPage}
-	} else {
-		sr.Fields = storedFields
-	}
+	facets := map[string]string{}
 	for _, f := range req.Facets {
-		if req.DisjunctiveFacets && len(filters[f]) > 0 {
-			continue // counted below without its own filter
+		if !req.DisjunctiveFacets || len(filters[f]) == 0 {
+			facets[f] = facetFields[f]
 		}
-		sr.AddFacet(f, bleve.NewFacetRequest(facetFields[f], maxFacetValues))
 	}
-	res, err := ix.bleve.SearchInContext(ctx, sr)
+	after := cur.After
+	if after != nil && !p.browse {
+		// Bleve continues strictly after a key: start just above the last
+		// score, so that the hits of that score not shown yet come back too
+		score, _ := strconv.ParseFloat(after[0], 64)
+		after = []string{formatScore(math.Nextafter(score, math.Inf(1)))}
+	}
+	hits, total, facetRes, err := ix.collect(ctx, r, q, size, sortBy, after, facets)
 	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
+		return nil, err
 	}
-	out := &Result{Total: int(res.Total), Facets: map[string][]FacetValue{}, Applied: p.applied, Corrected: p.corrected}
-	for name, fr := range res.Facets {
+	out := &Result{Total: int(total), Facets: map[string][]FacetValue{}, Applied: p.applied, Corrected: p.corrected}
+	for name, fr := range facetRes {
 		out.Facets[name] = facetValues(fr)
 	}
 	for _, f := range req.Facets {
 		if req.DisjunctiveFacets && len(filters[f]) > 0 {
-			vals, err := ix.countFacet(ctx, p.query, filters, f)
+			// counted with every filter but its own
+			_, _, fr, err := ix.collect(ctx, r, withFilters(p.query, filters, f), 0, sortBy, nil, map[string]string{f: facetFields[f]})
 			if err != nil {
 				return nil, err
 			}
-			out.Facets[f] = vals
+			out.Facets[f] = facetValues(fr[f])
 		}
 	}
 
-	page := res.Hits
+	var page []*search.DocumentMatch
 	more := map[string]int{}
-	if distinct && cur.After == nil {
-		order, counts := diversify(res.Hits)
+	if inWindow {
+		order, counts, err := diversify(r, hits)
+		if err != nil {
+			return nil, err
+		}
 		end := min(cur.Offset+req.Size, len(order))
 		page = order[min(cur.Offset, end):end]
 		for _, dm := range page {
 			more[dm.ID] = counts[dm.ID]
 		}
-		if err := ix.loadFields(ctx, page); err != nil {
-			return nil, err
-		}
 		switch {
 		case end < len(order):
 			out.NextPageToken = encodeCursor(cursor{Fingerprint: fp, Offset: end})
-		case res.Total > uint64(len(res.Hits)):
-			last := res.Hits[len(res.Hits)-1] // continue in score order after the window
-			out.NextPageToken = encodeCursor(cursor{Fingerprint: fp, After: []string{formatScore(last.Score), last.ID}})
+		case total > uint64(len(hits)):
+			// continue in score order after the window
+			out.NextPageToken = encodeCursor(nextCursor(fp, cursor{}, hits))
 		}
-	} else if len(res.Hits) > req.Size {
-		page = res.Hits[:req.Size]
-		last := page[len(page)-1]
-		after := []string{formatScore(last.Score), last.ID}
-		if p.browse {
-			after = []string{last.ID}
+	} else {
+		hits = skipShown(hits, cur)
+		page = hits[:min(len(hits), req.Size)]
+		if len(hits) > req.Size {
+			if p.browse {
+				out.NextPageToken = encodeCursor(cursor{Fingerprint: fp, After: []string{page[len(page)-1].ID}})
+			} else {
+				out.NextPageToken = encodeCursor(nextCursor(fp, cur, page))
+			}
 		}
-		out.NextPageToken = encodeCursor(cursor{Fingerprint: fp, After: after})
 	}
 
 	bodies := map[string]string{}
 	for _, dm := range page {
-		h := toHit(dm)
+		doc, err := ix.loadHit(r, dm.ID)
+		if err != nil {
+			return nil, err
+		}
+		h := toHit(dm.ID, dm.Score, doc)
 		h.MoreInPage = more[dm.ID]
-		body, _ := dm.Fields[fieldBody].(string)
-		bodies[h.ID] = body
+		bodies[h.ID] = doc.Body
 		if req.Highlight {
-			h.Highlights, h.Snippet = highlightHit(h.Title, body, p.marks)
+			h.Highlights, h.Snippet = highlightHit(h.Title, doc.Body, p.marks)
 		}
 		out.Hits = append(out.Hits, h)
 	}
@@ -224,16 +237,89 @@ func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy, 
 	return out, nil
 }
 
+// collect runs q on r: the first size hits in sortBy order (after the given
+// sort key, when set), the number of matches, and the counts of the facets
+// (name → field).
+func (ix *Index) collect(ctx context.Context, r bleveindex.IndexReader, q query.Query, size int, sortBy, after []string,
+	facets map[string]string) (search.DocumentMatchCollection, uint64, search.FacetResults, error) {
+	s, err := q.Searcher(ctx, r, ix.bleve.Mapping(), search.SearcherOptions{})
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("search: %w", err)
+	}
+	defer s.Close()
+	order := search.ParseSortOrderStrings(sortBy)
+	var coll *collector.TopNCollector
+	if after != nil {
+		coll = collector.NewTopNCollectorAfter(size, order, after)
+	} else {
+		coll = collector.NewTopNCollector(size, 0, order)
+	}
+	if len(facets) > 0 {
+		fb := search.NewFacetsBuilder(r)
+		for name, field := range facets {
+			fb.Add(name, facet.NewTermsFacetBuilder(field, maxFacetValues))
+		}
+		coll.SetFacetsBuilder(fb)
+	}
+	if err := coll.Collect(ctx, s, r); err != nil {
+		return nil, 0, nil, fmt.Errorf("search: %w", err)
+	}
+	return coll.Results(), coll.Total(), coll.FacetResults(), nil
+}
+
+// skipShown drops, on a page continuing from a score, the hits of that score
+// the earlier pages already showed: they come back first, in the same order
+// as before.
+func skipShown(hits search.DocumentMatchCollection, cur cursor) search.DocumentMatchCollection {
+	if cur.After == nil || cur.Ties == 0 {
+		return hits
+	}
+	score, _ := strconv.ParseFloat(cur.After[0], 64)
+	n := 0
+	for n < len(hits) && n < cur.Ties && hits[n].Score == score {
+		n++
+	}
+	return hits[n:]
+}
+
+// nextCursor continues after the last of shown, counting how many hits of its
+// score have been shown, on this page and (when the score is the same) before.
+func nextCursor(fp string, prev cursor, shown []*search.DocumentMatch) cursor {
+	last := shown[len(shown)-1].Score
+	ties := 0
+	for i := len(shown) - 1; i >= 0 && shown[i].Score == last; i-- {
+		ties++
+	}
+	if prev.After != nil && prev.After[0] == formatScore(last) && ties == len(shown) {
+		ties += prev.Ties
+	}
+	return cursor{Fingerprint: fp, After: []string{formatScore(last)}, Ties: ties}
+}
+
 // diversify reorders ranked hits so that one page does not flood them: the
 // best hit of each page first, in score order, then the others in score
 // order. It also counts, for each page's best hit, the other hits of its page.
-// Records without a page are their own group.
-func diversify(hits []*search.DocumentMatch) ([]*search.DocumentMatch, map[string]int) {
+// Records without a page are their own group. Pages are read from doc values.
+func diversify(r bleveindex.IndexReader, hits []*search.DocumentMatch) ([]*search.DocumentMatch, map[string]int, error) {
+	dvr, err := r.DocValueReader([]string{fieldPageKey})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read pages: %w", err)
+	}
+	// doc values are stored in compressed chunks: read them in document order,
+	// so that each chunk is decompressed once
+	keys := make(map[*search.DocumentMatch]string, len(hits))
+	byDoc := slices.Clone(hits)
+	slices.SortFunc(byDoc, func(a, b *search.DocumentMatch) int { return a.IndexInternalID.Compare(b.IndexInternalID) })
+	for _, dm := range byDoc {
+		if err := dvr.VisitDocValues(dm.IndexInternalID, func(_ string, term []byte) { keys[dm] = string(term) }); err != nil {
+			return nil, nil, fmt.Errorf("read pages: %w", err)
+		}
+	}
 	first := map[string]*search.DocumentMatch{}
 	counts := map[string]int{}
 	var lead, rest []*search.DocumentMatch
 	for _, dm := range hits {
-		key, _ := dm.Fields[fieldPage].(string)
+		key := keys[dm]
 		if key == "" {
 			lead = append(lead, dm)
 			continue
@@ -246,35 +332,22 @@ func diversify(hits []*search.DocumentMatch) ([]*search.DocumentMatch, map[strin
 		first[key] = dm
 		lead = append(lead, dm)
 	}
-	return append(lead, rest...), counts
+	return append(lead, rest...), counts, nil
 }
 
-// loadFields fills the stored fields of hits found without them.
-func (ix *Index) loadFields(ctx context.Context, hits []*search.DocumentMatch) error {
-	if len(hits) == 0 {
-		return nil
-	}
-	ids := make([]string, len(hits))
-	for i, dm := range hits {
-		ids[i] = dm.ID
-	}
-	sr := bleve.NewSearchRequestOptions(query.NewDocIDQuery(ids), len(ids), 0, false)
-	sr.Fields = storedFields
-	res, err := ix.bleve.SearchInContext(ctx, sr)
+// loadHit loads the stored fields of one hit.
+func (ix *Index) loadHit(r bleveindex.IndexReader, id string) (*corpus.Document, error) {
+	doc, err := r.Document(id)
 	if err != nil {
-		return fmt.Errorf("load hits: %w", err)
+		return nil, fmt.Errorf("load hit %q: %w", id, err)
 	}
-	byID := make(map[string]map[string]any, len(res.Hits))
-	for _, dm := range res.Hits {
-		byID[dm.ID] = dm.Fields
+	if doc == nil {
+		return nil, fmt.Errorf("hit %q: %w", id, ErrNotFound)
 	}
-	for _, dm := range hits {
-		dm.Fields = byID[dm.ID]
-	}
-	return nil
+	return decodeDocument(id, doc)
 }
 
-// reader opens a reader on the index's current state, for dictionary lookups.
+// reader opens a reader on the index's current state.
 func (ix *Index) reader() (bleveindex.IndexReader, error) {
 	adv, err := ix.bleve.Advanced()
 	if err != nil {
@@ -285,17 +358,6 @@ func (ix *Index) reader() (bleveindex.IndexReader, error) {
 		return nil, fmt.Errorf("open index reader: %w", err)
 	}
 	return r, nil
-}
-
-// countFacet counts one facet field over the matches of q with every filter but its own.
-func (ix *Index) countFacet(ctx context.Context, q query.Query, filters map[string][]string, facet string) ([]FacetValue, error) {
-	sr := bleve.NewSearchRequestOptions(withFilters(q, filters, facet), 0, 0, false)
-	sr.AddFacet(facet, bleve.NewFacetRequest(facetFields[facet], maxFacetValues))
-	res, err := ix.bleve.SearchInContext(ctx, sr)
-	if err != nil {
-		return nil, fmt.Errorf("count facet %s: %w", facet, err)
-	}
-	return facetValues(res.Facets[facet]), nil
 }
 
 func facetValues(fr *search.FacetResult) []FacetValue {
@@ -370,30 +432,8 @@ func withFilters(q query.Query, filters map[string][]string, skip string) query.
 	return b
 }
 
-// toHit converts a Bleve match with its stored fields.
-func toHit(dm *search.DocumentMatch) Hit {
-	h := Hit{ID: dm.ID, Score: dm.Score}
-	str := func(name string) string {
-		s, _ := dm.Fields[name].(string)
-		return s
-	}
-	list := func(name string) []string {
-		switch v := dm.Fields[name].(type) {
-		case string:
-			return []string{v}
-		case []any:
-			out := make([]string, 0, len(v))
-			for _, e := range v {
-				if s, ok := e.(string); ok {
-					out = append(out, s)
-				}
-			}
-			return out
-		}
-		return nil
-	}
-	h.Title, h.URL, h.Page, h.Type = str(fieldTitle), str(fieldURL), str(fieldPage), str(fieldType)
-	h.Languages, h.Frameworks = list(corpus.FieldLanguages), list(corpus.FieldFrameworks)
-	h.Databases, h.Topics = list(corpus.FieldDatabases), list(corpus.FieldTopics)
-	return h
+// toHit makes a hit of a ranked record.
+func toHit(id string, score float64, d *corpus.Document) Hit {
+	return Hit{ID: id, Score: score, Title: d.Title, URL: d.URL, Page: d.Page, Type: d.Type,
+		Languages: d.Languages, Frameworks: d.Frameworks, Databases: d.Databases, Topics: d.Topics}
 }

@@ -188,3 +188,129 @@ func (s *sumSearcher) DocumentMatchPoolSize() int {
 	}
 	return n
 }
+
+// boostQuery matches what main matches; each boost adds its score to the
+// matches of main it also matches, and finds nothing by itself. It is a
+// Boolean query's "must and should" without Bleve's conjunction machinery.
+type boostQuery struct {
+	main   query.Query
+	boosts []query.Query
+}
+
+// Searcher implements query.Query.
+func (q *boostQuery) Searcher(ctx context.Context, r bleveindex.IndexReader, m mapping.IndexMapping, opts search.SearcherOptions) (search.Searcher, error) {
+	main, err := q.main.Searcher(ctx, r, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &boostSearcher{main: main}
+	for _, b := range q.boosts {
+		bs, err := b.Searcher(ctx, r, m, opts)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.boosts = append(s.boosts, bs)
+	}
+	s.currs = make([]*search.DocumentMatch, len(s.boosts))
+	s.done = make([]bool, len(s.boosts))
+	return s, nil
+}
+
+// boostSearcher walks main's matches and adds the boosts' scores.
+type boostSearcher struct {
+	main   search.Searcher
+	boosts []search.Searcher
+	currs  []*search.DocumentMatch
+	done   []bool
+}
+
+// boost adds to dm the score of every boost matching it.
+func (s *boostSearcher) boost(ctx *search.SearchContext, dm *search.DocumentMatch) (*search.DocumentMatch, error) {
+	if dm == nil {
+		return nil, nil
+	}
+	for i, b := range s.boosts {
+		if s.done[i] {
+			continue
+		}
+		if c := s.currs[i]; c == nil || c.IndexInternalID.Compare(dm.IndexInternalID) < 0 {
+			if c != nil {
+				ctx.DocumentMatchPool.Put(c)
+			}
+			next, err := b.Advance(ctx, dm.IndexInternalID)
+			if err != nil {
+				return nil, err
+			}
+			s.currs[i], s.done[i] = next, next == nil
+		}
+		if c := s.currs[i]; c != nil && c.IndexInternalID.Equals(dm.IndexInternalID) {
+			dm.Score += c.Score
+		}
+	}
+	return dm, nil
+}
+
+// Next returns main's next match with the boosts added.
+func (s *boostSearcher) Next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
+	dm, err := s.main.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.boost(ctx, dm)
+}
+
+// Advance returns main's first match at or after id with the boosts added.
+func (s *boostSearcher) Advance(ctx *search.SearchContext, id bleveindex.IndexInternalID) (*search.DocumentMatch, error) {
+	dm, err := s.main.Advance(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.boost(ctx, dm)
+}
+
+// Close closes main and the boosts.
+func (s *boostSearcher) Close() error {
+	first := s.main.Close()
+	for _, b := range s.boosts {
+		if err := b.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Weight is main's.
+func (s *boostSearcher) Weight() float64 { return s.main.Weight() }
+
+// SetQueryNorm passes the norm down.
+func (s *boostSearcher) SetQueryNorm(n float64) {
+	s.main.SetQueryNorm(n)
+	for _, b := range s.boosts {
+		b.SetQueryNorm(n)
+	}
+}
+
+// Count is main's.
+func (s *boostSearcher) Count() uint64 { return s.main.Count() }
+
+// Min is 0.
+func (s *boostSearcher) Min() int { return 0 }
+
+// Size estimates the searcher's memory.
+func (s *boostSearcher) Size() int {
+	n := 64 + s.main.Size()
+	for _, b := range s.boosts {
+		n += b.Size()
+	}
+	return n
+}
+
+// DocumentMatchPoolSize is what main and the boosts need plus one held match per boost.
+func (s *boostSearcher) DocumentMatchPoolSize() int {
+	n := s.main.DocumentMatchPoolSize() + len(s.boosts)
+	for _, b := range s.boosts {
+		n += b.DocumentMatchPoolSize()
+	}
+	return n
+}
