@@ -69,7 +69,7 @@ const (
 	maxTypoCandidates = 3
 	maxCompletions    = 6
 	// maxPrefixScan bounds the dictionary entries read to complete a prefix.
-	maxPrefixScan = 20000
+	maxPrefixScan = 5000
 	// minPrefixLen is the shortest last word completed as a prefix.
 	minPrefixLen = 2
 	// maxTypoWords: in a longer query (a pasted sentence or claim) a word the

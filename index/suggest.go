@@ -7,8 +7,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/blevesearch/bleve/v2"
-
 	"github.com/stacksearch/stacksearch/corpus"
 )
 
@@ -93,7 +91,7 @@ func (ix *Index) suggest(ctx context.Context, text string, size int, filters map
 			for _, c := range pl.completions(surface) {
 				add(c)
 			}
-			if n := utf8.RuneCountInString(surface); n >= tune.TypoMin1 {
+			if n := utf8.RuneCountInString(surface); n >= tune.TypoMin1 && len(out) < (size+1)/2 {
 				for _, c := range pl.fuzzyCompletions(surface) {
 					add(c)
 				}
@@ -102,24 +100,25 @@ func (ix *Index) suggest(ctx context.Context, text string, size int, filters map
 	}
 
 	// titles of the best matching records, for the best completion if any
+	// (taken as a finished word: it is not completed again)
 	if len(out) > 0 {
-		text = out[0].Text
+		text = out[0].Text + " "
 	}
 	p := buildPlan(ctx, r, text, tax, tune, true, ix.lengths.averages())
-	sr := bleve.NewSearchRequestOptions(withFilters(p.query, filters, ""), size-len(out), 0, false)
-	sr.Fields = []string{fieldTitle, fieldURL}
-	res, err := ix.bleve.SearchInContext(ctx, sr)
+	hits, _, _, err := ix.collect(ctx, r, withFilters(p.query, filters, ""), size-len(out), []string{"-_score"}, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("suggest: %w", err)
 	}
-	for _, dm := range res.Hits {
-		title, _ := dm.Fields[fieldTitle].(string)
-		url, _ := dm.Fields[fieldURL].(string)
-		htmlTitle := html.EscapeString(title)
-		if spans := p.marks.spans(title); len(spans) > 0 {
-			htmlTitle = mark(title, spans)
+	for _, dm := range hits {
+		d, err := ix.loadHit(r, dm.ID)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, Suggestion{Text: title, HTML: htmlTitle, Kind: "title", ID: dm.ID, URL: url})
+		htmlTitle := html.EscapeString(d.Title)
+		if spans := p.marks.spans(d.Title); len(spans) > 0 {
+			htmlTitle = mark(d.Title, spans)
+		}
+		out = append(out, Suggestion{Text: d.Title, HTML: htmlTitle, Kind: "title", ID: dm.ID, URL: d.URL})
 	}
 	return out, nil
 }
