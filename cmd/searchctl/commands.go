@@ -84,6 +84,8 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return c.reindexCmd(ctx, rest)
 	case "import":
 		return c.importCmd(ctx, rest)
+	case "bench":
+		return c.benchCmd(ctx, rest)
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", cmd)
