@@ -29,6 +29,7 @@ commands:
   status                    describe the live index and the server's health
   reindex [flags]           rebuild the index from the corpus and wait, showing progress
   eval [flags] BEIR_DIR     rank a BEIR collection's queries; print nDCG@10, Recall@100, MRR@10
+  bench [flags]             load the server with search-box queries; print throughput and latency
   import [flags] PATH       upsert the records of a file or directory (Markdown, HTML, JSONL)
 
 global flags:
