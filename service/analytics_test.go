@@ -157,9 +157,11 @@ func TestAnalyticsOverTheAPI(t *testing.T) {
 	if _, err := b.search.Search(ctx, &pb.SearchRequest{Query: "Salary", PageSize: 1, PageToken: first.NextPageToken}); err != nil {
 		t.Fatal(err)
 	}
-	b.rest("GET", "/v1/search?query=salary", "", "")
-	b.rest("GET", "/v1/search?query=zzzqqqxxx", "", "")
-	b.rest("GET", "/v1/search?query=django", "", "")
+	for _, q := range []string{"salary", "zzzqqqxxx", "django"} {
+		if resp, raw := b.rest("GET", "/v1/search?query="+q, "", ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("search %q: %d %s", q, resp.StatusCode, raw)
+		}
+	}
 	resp, raw := b.rest("POST", "/v1/clicks", "", `{"query": "salary", "id": "`+first.Hits[0].Id+`", "position": 1}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("POST /v1/clicks: %d %s", resp.StatusCode, raw)

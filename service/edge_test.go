@@ -69,7 +69,13 @@ func startBufServer(t *testing.T, cfg Config) *bufServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcLis, httpLis := bufconn.Listen(1<<20), bufconn.Listen(1<<20)
+	// gRPC on bufconn; REST on a real loopback port, since net/http's
+	// background read on a bufconn pipe can cancel a request spuriously
+	grpcLis := bufconn.Listen(1 << 20)
+	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, grpcLis, httpLis) }()
@@ -81,7 +87,7 @@ func startBufServer(t *testing.T, cfg Config) *bufServer {
 	}
 	b := &bufServer{t: t, srv: srv, conn: conn, search: pb.NewSearchServiceClient(conn), admin: pb.NewAdminServiceClient(conn),
 		client: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return httpLis.DialContext(ctx)
+			return (&net.Dialer{}).DialContext(ctx, "tcp", httpLis.Addr().String())
 		}}}, logs: logs}
 	t.Cleanup(func() {
 		conn.Close()
