@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/stacksearch/stacksearch/corpus"
 	"github.com/stacksearch/stacksearch/index"
@@ -32,6 +34,8 @@ type edge struct {
 	metrics   *metrics
 	analytics *Analytics
 	tls       *tls.Config
+	// waitApplied makes a search with min_sequence wait for that change (Indexer.WaitApplied).
+	waitApplied func(context.Context, uint64) error
 }
 
 // HTTP server timeouts: long enough for a large upsert body on a slow link,
@@ -76,8 +80,15 @@ func newEdge(cfg Config, tax *corpus.Taxonomy, log *slog.Logger) (*edge, error) 
 // and what they searched for.
 func (e *edge) interceptor() grpc.UnaryServerInterceptor {
 	return chain(e.auth.interceptor(), e.limiter.interceptor(), searchDeadline(e.overload.SearchTimeout),
-		e.shedder.interceptor(), requestLimits(e.limits), applyScope(e.tax, e.log), e.analytics.interceptor())
+		minSequence(e.waitApplied, e.log), e.shedder.interceptor(), requestLimits(e.limits), applyScope(e.tax, e.log), e.analytics.interceptor())
 }
+
+// How long a gRPC connection lives before the server asks the client to make
+// another, and how long its calls then have to finish.
+const (
+	grpcMaxConnectionAge      = 5 * time.Minute
+	grpcMaxConnectionAgeGrace = 30 * time.Second
+)
 
 // grpcOptions configures the gRPC server: metrics outermost, then the chain ic,
 // message and stream limits, and TLS.
@@ -87,6 +98,10 @@ func (e *edge) grpcOptions(ic grpc.UnaryServerInterceptor) []grpc.ServerOption {
 		grpc.ChainStreamInterceptor(e.metrics.grpcStreamInterceptor(), streamRecovery(e.log, e.metrics)),
 		grpc.MaxRecvMsgSize(e.limits.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(uint32(e.limits.MaxConcurrentStreams)),
+		// Clients balancing with round_robin over a headless Service resolve the
+		// replicas again only when a connection ends: ending each after a while
+		// brings new replicas (a scale-up, a restart) into their rotation.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: grpcMaxConnectionAge, MaxConnectionAgeGrace: grpcMaxConnectionAgeGrace}),
 	}
 	if e.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(e.tls)))
