@@ -20,32 +20,41 @@ build:
 ## test: every check CI runs
 test: deps
 test: export STACKSEARCH_BROWSER_TESTS = 1
+test: export STACKSEARCH_CLUSTER_TESTS = 1
 test: check
 
 # deps installs what the tests need beyond Go: Debian's chromium for the browser
-# tests (cmd/searchd/browser_test.go), which `make test` runs as mandatory
-# (STACKSEARCH_BROWSER_TESTS=1: they fail instead of skipping without it). It does
-# nothing when chromium is already installed. The version is pinned so CI runs the
-# browser the tests were written against; but Debian's security archive offers only
-# the newest build of a package, so once a security update replaces the pin we install
-# the candidate with a warning rather than break CI: bump CHROMIUM_VERSION then.
+# tests (cmd/searchd/browser_test.go) and Debian's haproxy, the load balancer of the
+# cluster test (cmd/searchd/cluster_e2e_test.go), which `make test` runs as mandatory
+# (STACKSEARCH_BROWSER_TESTS=1, STACKSEARCH_CLUSTER_TESTS=1: they fail instead of
+# skipping without them). It installs only what is missing. The versions are pinned so
+# CI runs what the tests were written against; but Debian's security archive offers
+# only the newest build of a package, so once a security update replaces a pin we
+# install the candidate with a warning rather than break CI: bump the version then.
 # fonts-liberation (Arial's metrics) makes screenshots look alike on every machine.
 CHROMIUM ?= /usr/bin/chromium
 CHROMIUM_VERSION ?= 156.0.8078.108-1~deb12u1
+HAPROXY ?= /usr/sbin/haproxy
+HAPROXY_VERSION ?= 2.6.12-1+deb12u4
 
-## deps: install Debian's chromium (pinned) for the browser tests, when missing
+## deps: install Debian's chromium and haproxy (pinned) for the browser and cluster tests, when missing
 deps:
-	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	@[ -x $(CHROMIUM) ] && [ -x $(HAPROXY) ] && exit 0; \
 	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	$$sudo apt-get update -qq || exit 1; \
-	if apt-cache madison chromium | awk -F'|' '{gsub(/ /, "", $$2); print $$2}' | grep -qxF '$(CHROMIUM_VERSION)'; then \
-		pkgs='chromium=$(CHROMIUM_VERSION) chromium-common=$(CHROMIUM_VERSION)'; \
-	else \
-		echo "warning: chromium $(CHROMIUM_VERSION) is no longer offered by apt; installing $$(apt-cache policy chromium | awk '/Candidate:/ {print $$2}') instead (update CHROMIUM_VERSION in the Makefile)" >&2; \
-		pkgs=chromium; \
+	offered() { apt-cache madison $$1 | awk -F'|' '{gsub(/ /, "", $$2); print $$2}' | grep -qxF "$$2" && return 0; \
+		echo "warning: $$1 $$2 is no longer offered by apt; installing $$(apt-cache policy $$1 | awk '/Candidate:/ {print $$2}') instead (update its version in the Makefile)" >&2; \
+		return 1; }; \
+	pkgs=; \
+	if [ ! -x $(CHROMIUM) ]; then \
+		if offered chromium '$(CHROMIUM_VERSION)'; then pkgs='chromium=$(CHROMIUM_VERSION) chromium-common=$(CHROMIUM_VERSION)'; else pkgs=chromium; fi; \
+		pkgs="$$pkgs fonts-liberation"; \
 	fi; \
-	$$sudo apt-get install -y -qq --no-install-recommends $$pkgs fonts-liberation && $(CHROMIUM) --version
+	if [ ! -x $(HAPROXY) ]; then \
+		if offered haproxy '$(HAPROXY_VERSION)'; then pkgs="$$pkgs haproxy=$(HAPROXY_VERSION)"; else pkgs="$$pkgs haproxy"; fi; \
+	fi; \
+	$$sudo apt-get install -y -qq --no-install-recommends $$pkgs && $(CHROMIUM) --version && $(HAPROXY) -v | head -1
 
 check: fmt vet staticcheck lint generate-check gotest fuzz
 

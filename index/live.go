@@ -54,6 +54,23 @@ func (l *Live) acquire() (*Index, func(), error) {
 // Ready reports whether an index is being served.
 func (l *Live) Ready() bool { return l.cur.Load() != nil }
 
+// AppliedSeq returns the last change sequence the served index has applied,
+// 0 before the first index is in place. It costs an atomic load.
+func (l *Live) AppliedSeq() uint64 {
+	if h := l.cur.Load(); h != nil {
+		return h.ix.AppliedSeq()
+	}
+	return 0
+}
+
+// Version returns the version of the served index, "" before the first.
+func (l *Live) Version() string {
+	if h := l.cur.Load(); h != nil {
+		return h.ix.meta.Version
+	}
+	return ""
+}
+
 // Close stops serving: calls wait for nothing and fail with ErrNotReady; the
 // served index is closed once no call uses it.
 func (l *Live) Close() error {

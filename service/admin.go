@@ -53,6 +53,13 @@ func (s *AdminServer) Reindex(ctx context.Context, in *pb.ReindexRequest) (*pb.O
 	}
 	s.seq++
 	name := fmt.Sprintf("reindex-%s-%d", time.Now().UTC().Format("20060102T150405Z"), s.seq)
+	if s.indexer.cluster != nil {
+		// one reindex at a time in the cluster: this one, or another replica's to join
+		name += "-" + s.indexer.cluster.NodeKey()
+		if op, err := s.joinClusterReindex(ctx, name); op != nil || err != nil {
+			return op, err
+		}
+	}
 	op := &pb.Operation{
 		Name:       name,
 		Kind:       "reindex",
@@ -66,6 +73,7 @@ func (s *AdminServer) Reindex(ctx context.Context, in *pb.ReindexRequest) (*pb.O
 		s.order = s.order[1:]
 	}
 	s.running = name
+	s.recordOperation(op)
 	skipBad := s.indexer.skipBad
 	if in.SkipBad != nil {
 		skipBad = in.GetSkipBad()
@@ -146,6 +154,7 @@ func (s *AdminServer) update(name string, f func(*pb.Operation)) {
 	defer s.mu.Unlock()
 	if op, ok := s.ops[name]; ok {
 		f(op)
+		s.recordOperation(op)
 	}
 }
 
@@ -155,21 +164,30 @@ func (s *AdminServer) Wait() { s.wg.Wait() }
 // GetOperation returns an operation's state.
 func (s *AdminServer) GetOperation(ctx context.Context, in *pb.GetOperationRequest) (*pb.Operation, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	op, ok := s.ops[in.GetName()]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "no operation named %q (the server keeps the last %d)", in.GetName(), maxOperations)
+	if ok {
+		op = proto.Clone(op).(*pb.Operation)
 	}
-	return proto.Clone(op).(*pb.Operation), nil
+	s.mu.Unlock()
+	switch {
+	case ok:
+		return op, nil
+	case s.indexer.cluster != nil: // another replica's
+		return s.remoteOperation(ctx, in.GetName())
+	}
+	return nil, status.Errorf(codes.NotFound, "no operation named %q (the server keeps the last %d)", in.GetName(), maxOperations)
 }
 
 // ListOperations lists the remembered operations, newest first.
 func (s *AdminServer) ListOperations(ctx context.Context, in *pb.ListOperationsRequest) (*pb.ListOperationsResponse, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := &pb.ListOperationsResponse{}
 	for i := len(s.order) - 1; i >= 0; i-- {
 		out.Operations = append(out.Operations, proto.Clone(s.ops[s.order[i]]).(*pb.Operation))
+	}
+	s.mu.Unlock()
+	if s.indexer.cluster != nil {
+		out.Operations = s.clusterOperations(ctx, out.Operations)
 	}
 	return out, nil
 }
@@ -189,16 +207,20 @@ func (s *AdminServer) GetIndex(ctx context.Context, in *pb.GetIndexRequest) (*pb
 		Version:         info.Version,
 		DataDir:         s.indexer.store.Dir(),
 		SizeBytes:       info.SizeBytes,
-		ApiChanges:      int32(s.indexer.changes.Len()),
+		ApiChanges:      int32(s.indexer.apiChangeCount()),
 		NodeId:          s.nodeID,
 		Snapshot:        info.Version,
 		AppliedSequence: int64(info.AppliedSeq),
 	}
+	s.describeCluster(out)
 	return out, nil
 }
 
 // GetCluster lists the replicas; a single searchd is a cluster of one.
 func (s *AdminServer) GetCluster(ctx context.Context, in *pb.GetClusterRequest) (*pb.Cluster, error) {
+	if s.indexer.cluster != nil {
+		return s.clusterReplicas(ctx), nil
+	}
 	info, err := s.indexer.live.Info()
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)

@@ -66,10 +66,11 @@ func (s *AdminServer) UpsertDocuments(ctx context.Context, in *pb.UpsertDocument
 	if len(errs) > 0 {
 		return nil, toStatus(ctx, s.log, errors.Join(errs...))
 	}
-	if _, err := s.indexer.Write(changes); err != nil {
+	seq, err := s.indexer.Write(ctx, changes)
+	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	return &pb.UpsertDocumentsResponse{Upserted: int32(len(changes))}, nil
+	return &pb.UpsertDocumentsResponse{Upserted: int32(len(changes)), Sequence: int64(seq)}, nil
 }
 
 // DeleteDocument removes one document; an unknown id is NotFound.
@@ -77,10 +78,11 @@ func (s *AdminServer) DeleteDocument(ctx context.Context, in *pb.DeleteDocumentR
 	if strings.TrimSpace(in.GetId()) == "" {
 		return nil, invalid("id", "must not be empty")
 	}
-	if _, err := s.indexer.Delete(ctx, in.GetId()); err != nil {
+	seq, err := s.indexer.Delete(ctx, in.GetId())
+	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	return &pb.DeleteDocumentResponse{}, nil
+	return &pb.DeleteDocumentResponse{Sequence: int64(seq)}, nil
 }
 
 // documentError names the document of a validation error: "title" becomes "documents[3].title".
@@ -104,7 +106,7 @@ func documentFromProto(d *pb.Document) *corpus.Document {
 // changed and what the reindex did with them.
 func (s *AdminServer) apiChanges(rep *RebuildReport, err error) (int32, string) {
 	if err != nil {
-		n := s.indexer.changes.Len()
+		n := s.indexer.apiChangeCount()
 		if n == 0 {
 			return 0, "The reindex failed, so nothing was replaced: the previous index keeps serving."
 		}
@@ -116,9 +118,13 @@ func (s *AdminServer) apiChanges(rep *RebuildReport, err error) (int32, string) 
 		return 0, "No documents had been changed through the documents API: the index holds the corpus source alone. " +
 			"Documents changed through the API are kept across reindexes."
 	}
+	drop := "restart searchd with -discard-api-changes"
+	if s.indexer.cluster != nil {
+		drop = "purge the NATS stream " + replicaStream + " and reindex"
+	}
 	return int32(n), fmt.Sprintf("API-made changes were not replaced: the %d documents added, changed or deleted through "+
 		"the documents API were applied again on top of the corpus source, and win over corpus records with the same id. "+
-		"To drop them all, restart searchd with -discard-api-changes.", n)
+		"To drop them all, %s.", n, drop)
 }
 
 // The REST gateway decodes a batchUpsert body with protojson, whose error for a

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/stacksearch/stacksearch/index"
+	"github.com/stacksearch/stacksearch/service/replica"
 )
 
 // toStatus maps an error from the layers below to a gRPC status: the one place
@@ -35,6 +36,8 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, index.ErrNotReady):
 		return status.Error(codes.Unavailable, "the index is still loading; retry shortly")
+	case errors.Is(err, replica.ErrUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "the request took longer than its deadline")
 	case errors.Is(err, context.Canceled):

@@ -61,6 +61,14 @@ type Config struct {
 	TLSCert, TLSKey string
 	// AnalyticsRetention is how long search analytics are kept (0: DefaultAnalyticsRetention).
 	AnalyticsRetention time.Duration
+	// NATSURL, when set, runs the server as a replica of a cluster kept in step
+	// by this NATS JetStream (comma-separated URLs); DataDir is then required.
+	NATSURL string
+	// NATSReplicas is how many NATS servers keep the stream and buckets a
+	// replica creates (0: 3 on a clustered NATS, else 1).
+	NATSReplicas int
+	// SnapshotsKeep is how many index snapshots the cluster keeps (0: 3).
+	SnapshotsKeep int
 	// Log receives the server's structured logs.
 	Log *slog.Logger
 }
@@ -106,6 +114,12 @@ func New(cfg Config) (*Server, error) {
 	if s.indexer, err = newIndexer(cfg, store, live, tax, log); err != nil {
 		return nil, err
 	}
+	if cfg.NATSURL != "" {
+		if err := newReplica(cfg, s.indexer, log); err != nil {
+			s.indexer.Close()
+			return nil, err
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -115,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	s.edge.waitApplied = s.indexer.WaitApplied
 	ic := chain(logging(log), recovery(log, s.edge.metrics), s.edge.interceptor())
 	searchAPI, adminAPI := s.edge.searchAPI(search), s.edge.adminAPI(s.admin)
 
@@ -127,6 +142,9 @@ func New(cfg Config) (*Server, error) {
 	reflection.Register(s.grpc)
 	s.edge.metrics.initialise(s.grpc)
 	s.edge.watch(live, s.admin)
+	if s.indexer.cluster != nil {
+		s.edge.metrics.reg.MustRegister(s.indexer.cluster.Collectors()...)
+	}
 
 	gw, err := newGateway(ctx, searchAPI, adminAPI, ic)
 	if err != nil {
@@ -154,6 +172,10 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.live.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading", "detail": "the index is not open yet"})
+		return
+	}
+	if s.indexer.cluster != nil {
+		clusterReadyz(w, s.indexer.cluster)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -221,6 +243,9 @@ func (s *Server) shutdown() {
 	}
 	s.cancel()
 	s.admin.Wait()
+	if s.indexer.cluster != nil {
+		s.indexer.cluster.Close() // stops applying the stream before the index closes
+	}
 	s.edge.close()
 	if err := s.live.Close(); err != nil {
 		s.log.Warn("close index", slog.Any("error", err))

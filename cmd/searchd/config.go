@@ -43,6 +43,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&c.service.Rebuild, "rebuild", false, "build a new index from the corpus even when -data-dir holds one (e.g. after corruption)")
 	fs.BoolVar(&c.service.SkipBad, "skip-bad", false, "skip malformed corpus records instead of failing the build")
 	fs.BoolVar(&c.service.DiscardAPIChanges, "discard-api-changes", false, "forget the changes made through the documents API and rebuild from the corpus alone")
+	fs.StringVar(&c.service.NATSURL, "nats-url", getenv("STACKSEARCH_NATS_URL"), "cluster mode: the NATS JetStream server URL(s), comma-separated, that keep the replicas in step; needs -data-dir (default $STACKSEARCH_NATS_URL; empty: a single searchd)")
+	fs.IntVar(&c.service.NATSReplicas, "nats-replicas", 0, "cluster mode: NATS servers keeping each stream and bucket when this replica creates them (0: 3 on a clustered NATS, else 1)")
+	fs.IntVar(&c.service.SnapshotsKeep, "snapshots-keep", 3, "cluster mode: index snapshots kept in NATS, the current one included")
 	corsOrigins := fs.String("cors-origins", "*", "origins whose pages may call the REST API from a browser (CORS), comma-separated: https://docs.example.com, https://*.example.com, or * for any; empty for none")
 	fs.DurationVar(&c.service.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish at shutdown")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
@@ -68,6 +71,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	c.service.CORSOrigins = origins
 	if err := checkHardening(); err != nil {
 		return c, err
+	}
+	if c.service.SnapshotsKeep < 1 || c.service.NATSReplicas < 0 {
+		return c, errors.New("-snapshots-keep must be at least 1 and -nats-replicas not negative")
 	}
 	c.service.AdminToken = getenv("STACKSEARCH_ADMIN_TOKEN")
 	return c, nil
