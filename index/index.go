@@ -43,6 +43,8 @@ type Index struct {
 	applied atomic.Uint64
 	// lengths counts field lengths for BM25.
 	lengths lengths
+	// facets caches each segment's facet values for counting.
+	facets facetTables
 	// Dir is the index's directory, empty for an in-memory index.
 	Dir string
 }

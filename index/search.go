@@ -167,22 +167,19 @@ func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy, 
 		score, _ := strconv.ParseFloat(after[0], 64)
 		after = []string{formatScore(math.Nextafter(score, math.Inf(1)))}
 	}
-	hits, total, facetRes, err := ix.collect(ctx, r, q, size, sortBy, after, facets)
+	hits, total, counts, err := ix.collect(ctx, r, q, size, sortBy, after, facets)
 	if err != nil {
 		return nil, err
 	}
-	out := &Result{Total: int(total), Facets: map[string][]FacetValue{}, Applied: p.applied, Corrected: p.corrected}
-	for name, fr := range facetRes {
-		out.Facets[name] = facetValues(fr)
-	}
+	out := &Result{Total: int(total), Facets: counts, Applied: p.applied, Corrected: p.corrected}
 	for _, f := range req.Facets {
 		if req.DisjunctiveFacets && len(filters[f]) > 0 {
 			// counted with every filter but its own
-			_, _, fr, err := ix.collect(ctx, r, withFilters(p.query, filters, f), 0, sortBy, nil, map[string]string{f: facetFields[f]})
+			_, _, fc, err := ix.collect(ctx, r, withFilters(p.query, filters, f), 0, sortBy, nil, map[string]string{f: facetFields[f]})
 			if err != nil {
 				return nil, err
 			}
-			out.Facets[f] = facetValues(fr[f])
+			out.Facets[f] = fc[f]
 		}
 	}
 
@@ -241,7 +238,7 @@ func (ix *Index) search(ctx context.Context, req Request, tax *corpus.Taxonomy, 
 // sort key, when set), the number of matches, and the counts of the facets
 // (name → field).
 func (ix *Index) collect(ctx context.Context, r bleveindex.IndexReader, q query.Query, size int, sortBy, after []string,
-	facets map[string]string) (search.DocumentMatchCollection, uint64, search.FacetResults, error) {
+	facets map[string]string) (search.DocumentMatchCollection, uint64, map[string][]FacetValue, error) {
 	s, err := q.Searcher(ctx, r, ix.bleve.Mapping(), search.SearcherOptions{})
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("search: %w", err)
@@ -254,17 +251,33 @@ func (ix *Index) collect(ctx context.Context, r bleveindex.IndexReader, q query.
 	} else {
 		coll = collector.NewTopNCollector(size, 0, order)
 	}
+	var counter *facetCounter
 	if len(facets) > 0 {
-		fb := search.NewFacetsBuilder(r)
-		for name, field := range facets {
-			fb.Add(name, facet.NewTermsFacetBuilder(field, maxFacetValues))
+		if counter, err = ix.countingSearcher(ctx, r, s); err != nil {
+			return nil, 0, nil, fmt.Errorf("search: %w", err)
 		}
-		coll.SetFacetsBuilder(fb)
+		if counter != nil {
+			s = counter
+		} else {
+			fb := search.NewFacetsBuilder(r)
+			for name, field := range facets {
+				fb.Add(name, facet.NewTermsFacetBuilder(field, maxFacetValues))
+			}
+			coll.SetFacetsBuilder(fb)
+		}
 	}
 	if err := coll.Collect(ctx, s, r); err != nil {
 		return nil, 0, nil, fmt.Errorf("search: %w", err)
 	}
-	return coll.Results(), coll.Total(), coll.FacetResults(), nil
+	counts := map[string][]FacetValue{}
+	if counter != nil {
+		counts = counter.results(facets)
+	} else {
+		for name, fr := range coll.FacetResults() {
+			counts[name] = facetValues(fr)
+		}
+	}
+	return coll.Results(), coll.Total(), counts, nil
 }
 
 // skipShown drops, on a page continuing from a score, the hits of that score
@@ -360,6 +373,7 @@ func (ix *Index) reader() (bleveindex.IndexReader, error) {
 	return r, nil
 }
 
+// facetValues converts Bleve's count of a facet, most frequent first.
 func facetValues(fr *search.FacetResult) []FacetValue {
 	vals := []FacetValue{}
 	if fr == nil || fr.Terms == nil {
@@ -368,12 +382,7 @@ func facetValues(fr *search.FacetResult) []FacetValue {
 	for _, t := range fr.Terms.Terms() {
 		vals = append(vals, FacetValue{Value: t.Term, Count: t.Count})
 	}
-	slices.SortStableFunc(vals, func(a, b FacetValue) int {
-		if a.Count != b.Count {
-			return b.Count - a.Count
-		}
-		return strings.Compare(a.Value, b.Value)
-	})
+	sortFacetValues(vals)
 	return vals
 }
 
