@@ -199,11 +199,20 @@ func buildProfiled(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	src := filepath.Join(dir, "pprof_listener.go")
+	// the overlay's source lives in a directory the go command's ./... skips
+	// (a leading _), since dir may be inside the module
+	srcDir := filepath.Join(dir, "_overlay")
+	if err := os.MkdirAll(srcDir, 0o755); err != nil {
+		return "", err
+	}
+	src, err := filepath.Abs(filepath.Join(srcDir, "pprof_listener.go"))
+	if err != nil {
+		return "", err
+	}
 	if err := os.WriteFile(src, []byte(pprofListener), 0o644); err != nil {
 		return "", err
 	}
-	overlay := filepath.Join(dir, "overlay.json")
+	overlay := filepath.Join(srcDir, "overlay.json")
 	target := filepath.Join(root, "cmd", "searchd", "zz_stackbench_pprof.go")
 	if err := os.WriteFile(overlay, fmt.Appendf(nil, `{"Replace": {%q: %q}}`, target, src), 0o644); err != nil {
 		return "", err
