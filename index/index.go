@@ -15,6 +15,7 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/index/scorch/mergeplan"
 	bleveindex "github.com/blevesearch/bleve_index_api"
 
 	"github.com/stacksearch/stacksearch/corpus"
@@ -173,6 +174,29 @@ func (ix *Index) Apply(seq uint64, changes []Change) error {
 		}
 	}
 	return nil
+}
+
+// compact merges a built index on disk into one segment. A search then reads
+// one dictionary and one postings list per term instead of one per segment: on
+// the documentation corpus (12 segments after its build) searches were a
+// quarter faster, for 4.5 s more of a 22 s build. An index in memory has no
+// merger, and is small.
+func (ix *Index) compact(ctx context.Context) error {
+	if ix.Dir == "" {
+		return nil
+	}
+	adv, err := ix.bleve.Advanced()
+	if err != nil {
+		return fmt.Errorf("merge segments: %w", err)
+	}
+	s, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return nil
+	}
+	if err := s.ForceMerge(ctx, &mergeplan.SingleSegmentMergePlanOptions); err != nil {
+		return fmt.Errorf("merge segments: %w", err)
+	}
+	return ctx.Err()
 }
 
 // AppliedSeq returns the sequence of the last change-log batch applied to the

@@ -114,6 +114,9 @@ func (s *Store) Build(ctx context.Context, docs iter.Seq2[corpus.Document, error
 		rep.APIChanges, err = ix.CatchUp(opts.Changes)
 	}
 	if err == nil {
+		err = ix.compact(ctx)
+	}
+	if err == nil {
 		rep.Documents, err = ix.Count()
 	}
 	if err == nil {
