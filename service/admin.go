@@ -36,6 +36,10 @@ type AdminServer struct {
 	running string
 	seq     int
 	wg      sync.WaitGroup
+
+	// finished, when set, is told of each reindex this server ran as it
+	// finishes, under mu: a caller that sees the operation done sees it counted.
+	finished func(op *pb.Operation)
 }
 
 // NewAdminServer serves admin calls for the replica nodeID; background
@@ -111,6 +115,9 @@ func (s *AdminServer) reindex(name string, skipBad bool) {
 			if op.Result != nil {
 				op.Result.DocumentCount = 0
 			}
+		}
+		if s.finished != nil {
+			s.finished(op)
 		}
 	})
 	s.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -183,68 +182,25 @@ func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(info.SizeBytes))
 }
 
-// watchReindexes exports reindex outcomes and durations. They are read from the
-// admin server's record of operations at each scrape (and counted once each),
-// so the operations code needs no metrics of its own; an operation that leaves
-// the record (the last 50 are kept) before any scrape goes uncounted.
+// watchReindexes counts the reindexes admin runs, by outcome, as each finishes.
 func (m *metrics) watchReindexes(admin *AdminServer) {
-	c := &reindexCollector{admin: admin, counted: map[string]bool{},
-		total: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stacksearch_reindex_total", Help: "Finished reindexes, by outcome (ok, or the error code in lower case).",
-		}, []string{"outcome"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "stacksearch_reindex_duration_seconds", Help: "How long finished reindexes took, by outcome.",
-			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
-		}, []string{"outcome"}),
-	}
-	c.total.WithLabelValues("ok")
-	m.reg.MustRegister(c)
-}
-
-type reindexCollector struct {
-	admin    *AdminServer
-	mu       sync.Mutex
-	counted  map[string]bool
-	total    *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-func (c *reindexCollector) Describe(ch chan<- *prometheus.Desc) {
-	c.total.Describe(ch)
-	c.duration.Describe(ch)
-}
-
-func (c *reindexCollector) Collect(ch chan<- prometheus.Metric) {
-	c.sync()
-	c.total.Collect(ch)
-	c.duration.Collect(ch)
-}
-
-// sync counts the operations that finished since the last scrape.
-func (c *reindexCollector) sync() {
-	ops, err := c.admin.ListOperations(context.Background(), &pb.ListOperationsRequest{})
-	if err != nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	seen := map[string]bool{}
-	for _, op := range ops.GetOperations() {
-		if op.GetKind() != "reindex" || !op.GetDone() {
-			continue
-		}
-		seen[op.GetName()] = true
-		if c.counted[op.GetName()] {
-			continue
-		}
+	total := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stacksearch_reindex_total", Help: "Finished reindexes, by outcome (ok, or the error code in lower case).",
+	}, []string{"outcome"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "stacksearch_reindex_duration_seconds", Help: "How long finished reindexes took, by outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
+	}, []string{"outcome"})
+	total.WithLabelValues("ok")
+	m.reg.MustRegister(total, duration)
+	admin.finished = func(op *pb.Operation) {
 		outcome := "ok"
 		if op.GetError() != nil {
 			outcome = strings.ToLower(op.GetError().GetCode())
 		}
-		c.total.WithLabelValues(outcome).Inc()
+		total.WithLabelValues(outcome).Inc()
 		if op.GetCreateTime() != nil && op.GetEndTime() != nil {
-			c.duration.WithLabelValues(outcome).Observe(op.GetEndTime().AsTime().Sub(op.GetCreateTime().AsTime()).Seconds())
+			duration.WithLabelValues(outcome).Observe(op.GetEndTime().AsTime().Sub(op.GetCreateTime().AsTime()).Seconds())
 		}
 	}
-	c.counted = seen
 }
