@@ -47,7 +47,6 @@ func (r *Replica) beat(ctx context.Context) {
 	if info, err := res.stream.Info(ctx); err == nil {
 		r.streamLast.Store(info.State.LastSeq)
 		r.apiChanges.Store(int64(info.State.NumSubjects))
-		r.metrics.streamSeq.Set(float64(info.State.LastSeq))
 	}
 	hb, err := json.Marshal(heartbeat{NodeID: r.cfg.NodeID, Snapshot: r.live.Version(), Applied: r.live.AppliedSeq(),
 		Ready: r.ready.Load(), Time: time.Now().UTC()})

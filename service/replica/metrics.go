@@ -10,8 +10,6 @@ import (
 type metrics struct {
 	all []prometheus.Collector
 
-	applied        prometheus.Gauge
-	streamSeq      prometheus.Gauge
 	delay          prometheus.Histogram
 	writes         *prometheus.CounterVec
 	publishSeconds prometheus.Histogram
@@ -33,12 +31,6 @@ var secondsBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 
 func newMetrics() *metrics {
 	m := &metrics{
-		applied: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "stacksearch_replication_applied_sequence", Help: "The last stream sequence this replica applied to its index.",
-		}),
-		streamSeq: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "stacksearch_replication_stream_sequence", Help: "The stream's last sequence, as last read (every heartbeat).",
-		}),
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "stacksearch_replication_delay_seconds", Help: "Time from the stream storing a change to this replica applying it (visible to searches).",
 			Buckets: secondsBuckets,
@@ -87,14 +79,21 @@ func newMetrics() *metrics {
 		m.swaps.WithLabelValues(o)
 		m.snapshotPublishes.WithLabelValues(o)
 	}
-	m.all = []prometheus.Collector{m.applied, m.streamSeq, m.delay, m.writes, m.publishSeconds, m.badMessages, m.applyErrors,
+	m.all = []prometheus.Collector{m.delay, m.writes, m.publishSeconds, m.badMessages, m.applyErrors,
 		m.downloads, m.downloadSeconds, m.downloadBytes, m.swaps, m.swapSeconds, m.snapshotPublishes, m.snapshotPublishSeconds}
 	return m
 }
 
-// watchConnection adds the gauges read from the connection and the live index at each scrape.
-func (m *metrics) watchConnection(r *Replica) {
+// watchState adds the gauges read from the connection, the live index and
+// the stream's last reading at each scrape.
+func (m *metrics) watchState(r *Replica) {
 	m.all = append(m.all,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "stacksearch_replication_applied_sequence", Help: "The last stream sequence this replica applied to its index.",
+		}, func() float64 { return float64(r.live.AppliedSeq()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "stacksearch_replication_stream_sequence", Help: "The stream's last sequence, as last read (every heartbeat).",
+		}, func() float64 { return float64(r.streamLast.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "stacksearch_nats_connected", Help: "1 while this replica reaches NATS, else 0 (it then serves searches and refuses writes).",
 		}, func() float64 {

@@ -163,7 +163,7 @@ func New(cfg Config, store *index.Store, live *index.Live, local Local) (*Replic
 		r.nc.Close()
 		return nil, fmt.Errorf("nats %s: %w", cfg.URL, err)
 	}
-	r.metrics.watchConnection(r)
+	r.metrics.watchState(r)
 	r.ops = newOperationWriter(r)
 	return r, nil
 }

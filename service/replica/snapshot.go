@@ -238,7 +238,6 @@ func (r *Replica) install(ctx context.Context, m Manifest) error {
 	took := time.Since(start)
 	r.metrics.swaps.WithLabelValues("ok").Inc()
 	r.metrics.swapSeconds.Observe(took.Seconds())
-	r.metrics.applied.Set(float64(ix.AppliedSeq()))
 	r.log.Info("serving snapshot", slog.String("version", m.Version), slog.Uint64("snapshot_seq", m.Sequence),
 		slog.Uint64("applied_seq", ix.AppliedSeq()), slog.Duration("download", downloaded), slog.Duration("took", took))
 	return nil

@@ -345,7 +345,6 @@ func (r *Replica) applyGroup(ctx context.Context, group []jetstream.Msg) error {
 			if seq > 0 && !stored.IsZero() {
 				r.metrics.delay.Observe(max(time.Since(stored), 0).Seconds())
 			}
-			r.metrics.applied.Set(float64(r.live.AppliedSeq()))
 			return nil
 		}
 		r.metrics.applyErrors.Inc()
