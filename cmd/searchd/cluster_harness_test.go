@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,73 +325,29 @@ func roundRobin(t testing.TB, addrs []string) *grpc.ClientConn {
 	return conn
 }
 
-// clusterLoad is clients searching the cluster until stopped: half over REST
-// through HAProxy, half over gRPC round_robin. Failures are counted by phase.
-type clusterLoad struct {
-	stopc    chan struct{}
-	wg       sync.WaitGroup
-	searches atomic.Int64
-	failures atomic.Int64
-	mu       sync.Mutex
-	errs     map[string]int
-}
-
 var clusterQueries = []string{"django", "salary", "python database", "security", "api", "web development framework"}
 
-func startClusterLoad(lb string, conn *grpc.ClientConn, clients int) *clusterLoad {
-	l := &clusterLoad{stopc: make(chan struct{}), errs: map[string]int{}}
+// startClusterLoad starts clients searching the cluster until stopped: half
+// over REST through the balancer at lb, half over gRPC on conn (round_robin).
+func startClusterLoad(lb string, conn *grpc.ClientConn, clients int) *searchLoad {
 	search := pb.NewSearchServiceClient(conn)
 	client := &http.Client{Timeout: 10 * time.Second}
-	for c := range clients {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-l.stopc:
-					return
-				default:
-				}
-				q := clusterQueries[(i+c)%len(clusterQueries)]
-				var err error
-				if c%2 == 0 {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					_, err = search.Search(ctx, &pb.SearchRequest{Query: q, PageSize: 5})
-					cancel()
-				} else {
-					var resp *http.Response
-					resp, err = client.Get("http://" + lb + "/v1/search?page_size=5&query=" + url.QueryEscape(q))
-					if err == nil {
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != 200 {
-							err = fmt.Errorf("REST status %d", resp.StatusCode)
-						}
-					}
-				}
-				l.searches.Add(1)
-				if err != nil {
-					l.failures.Add(1)
-					l.mu.Lock()
-					l.errs[err.Error()]++
-					l.mu.Unlock()
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-	}
-	return l
-}
-
-// phase returns the searches and failures since the last call, with the failures' messages.
-func (l *clusterLoad) phase() (searches, failures int64, errs map[string]int) {
-	l.mu.Lock()
-	errs, l.errs = l.errs, map[string]int{}
-	l.mu.Unlock()
-	return l.searches.Swap(0), l.failures.Swap(0), errs
-}
-
-func (l *clusterLoad) stop() {
-	close(l.stopc)
-	l.wg.Wait()
+	return runSearchLoad(loadOptions{clients: clients, queries: clusterQueries, pause: 5 * time.Millisecond}, func(c int, q string) (int, error) {
+		if c%2 == 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := search.Search(ctx, &pb.SearchRequest{Query: q, PageSize: 5})
+			return len(res.GetHits()), err
+		}
+		resp, err := client.Get("http://" + lb + "/v1/search?page_size=5&query=" + url.QueryEscape(q))
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("REST status %d", resp.StatusCode)
+		}
+		return 0, nil
+	})
 }

@@ -44,11 +44,11 @@ func TestMeasureCluster(t *testing.T) {
 	start := time.Now()
 	rs := startReplicas(t, nc.url(), 3, "-corpus", corpusPath)
 	t.Logf("three replicas ready %v after starting on an empty cluster (race detector %v)", time.Since(start).Round(time.Millisecond), raceEnabled)
-	logDuration(t, rs.nodes[0], "built index", "replica 1: first build from the corpus")
-	logSnapshot(t, rs.nodes[0], "published snapshot", "replica 1: snapshot copied and uploaded")
+	logTook(t, rs.nodes[0], "built index", "replica 1: first build from the corpus")
+	logTook(t, rs.nodes[0], "published snapshot", "replica 1: snapshot copied and uploaded")
 	for j := 1; j < 3; j++ {
-		logSnapshot(t, rs.nodes[j], "downloaded snapshot", fmt.Sprintf("replica %d: downloaded, verified and opened", j+1))
-		logDuration(t, rs.nodes[j], "serving snapshot", fmt.Sprintf("replica %d: from pointer seen to serving", j+1))
+		logTook(t, rs.nodes[j], "downloaded snapshot", fmt.Sprintf("replica %d: downloaded, verified and opened", j+1))
+		logTook(t, rs.nodes[j], "serving snapshot", fmt.Sprintf("replica %d: from pointer seen to serving", j+1))
 	}
 
 	t.Run("replication lag", func(t *testing.T) {
@@ -107,10 +107,10 @@ func TestMeasureCluster(t *testing.T) {
 			t.Logf("replica %d serves %s %v after the reindex was requested", j+1, cl.CurrentSnapshot, time.Since(start).Round(time.Millisecond))
 		}
 		t.Logf("reindex of %d documents: operation done after %v (build %.1f s)", op.Result.DocumentCount, done.Round(time.Millisecond), op.Result.BuildSeconds)
-		logSnapshot(t, rs.nodes[1], "published snapshot", "replica 2: snapshot copied and uploaded")
+		logTook(t, rs.nodes[1], "published snapshot", "replica 2: snapshot copied and uploaded")
 		for _, j := range []int{0, 2} {
-			logSnapshot(t, rs.nodes[j], "downloaded snapshot", fmt.Sprintf("replica %d: downloaded, verified and opened", j+1))
-			logDuration(t, rs.nodes[j], "serving snapshot", fmt.Sprintf("replica %d: from pointer seen to serving", j+1))
+			logTook(t, rs.nodes[j], "downloaded snapshot", fmt.Sprintf("replica %d: downloaded, verified and opened", j+1))
+			logTook(t, rs.nodes[j], "serving snapshot", fmt.Sprintf("replica %d: from pointer seen to serving", j+1))
 		}
 	})
 
@@ -147,7 +147,9 @@ func lastLog(s *testServer, msg string) map[string]any {
 	return nil
 }
 
-func logDuration(t *testing.T, s *testServer, msg, what string) {
+// logTook logs how long the last log record msg of s says its work took, and
+// the size of what it moved when it says.
+func logTook(t *testing.T, s *testServer, msg, what string) {
 	t.Helper()
 	rec := lastLog(s, msg)
 	if rec == nil {
@@ -155,17 +157,9 @@ func logDuration(t *testing.T, s *testServer, msg, what string) {
 		return
 	}
 	took, _ := rec["took"].(float64)
+	if bytes, ok := rec["bytes"].(float64); ok {
+		t.Logf("%s: %.0f MB in %v", what, bytes/1e6, time.Duration(took).Round(time.Millisecond))
+		return
+	}
 	t.Logf("%s: %v", what, time.Duration(took).Round(time.Millisecond))
-}
-
-func logSnapshot(t *testing.T, s *testServer, msg, what string) {
-	t.Helper()
-	rec := lastLog(s, msg)
-	if rec == nil {
-		t.Logf("%s: no %q log line", what, msg)
-		return
-	}
-	took, _ := rec["took"].(float64)
-	bytes, _ := rec["bytes"].(float64)
-	t.Logf("%s: %.0f MB in %v", what, bytes/1e6, time.Duration(took).Round(time.Millisecond))
 }

@@ -13,8 +13,7 @@ import (
 	pb "github.com/stacksearch/stacksearch/proto/stacksearch/v1"
 )
 
-// searchLoad is clients searching one server until stopped, the even ones over
-// gRPC and the odd ones over REST, counting every failure.
+// searchLoad is clients searching until stopped, counting every failure.
 type searchLoad struct {
 	stopc     chan struct{}
 	wg        sync.WaitGroup
@@ -35,10 +34,30 @@ type loadOptions struct {
 	pause time.Duration
 }
 
-// startSearchLoad starts the clients.
+// searchFunc makes client c's search for q, returning the hits it found.
+type searchFunc func(c int, q string) (hits int, err error)
+
+// startSearchLoad starts clients searching s, the even ones over gRPC and the
+// odd ones over REST.
 func startSearchLoad(s *testServer, o loadOptions) *searchLoad {
-	l := &searchLoad{stopc: make(chan struct{}), errs: map[string]int{}, latencies: make([][]time.Duration, o.clients)}
 	ctx := context.Background()
+	return runSearchLoad(o, func(c int, q string) (int, error) {
+		if c%2 == 0 {
+			res, err := s.search.Search(ctx, &pb.SearchRequest{Query: q, Facets: []string{"languages"}})
+			return len(res.GetHits()), err
+		}
+		var res restSearch
+		if code := s.rest("GET", "/v1/search?facets=languages&query="+url.QueryEscape(q), "", nil, &res); code != 200 {
+			return 0, fmt.Errorf("REST %q: status %d", q, code)
+		}
+		return len(res.Hits), nil
+	})
+}
+
+// runSearchLoad starts o.clients clients, each running search over o.queries
+// from its own place until stopped.
+func runSearchLoad(o loadOptions, search searchFunc) *searchLoad {
+	l := &searchLoad{stopc: make(chan struct{}), errs: map[string]int{}, latencies: make([][]time.Duration, o.clients)}
 	for c := range o.clients {
 		l.wg.Add(1)
 		go func() {
@@ -51,20 +70,7 @@ func startSearchLoad(s *testServer, o loadOptions) *searchLoad {
 				}
 				q := o.queries[(i+c)%len(o.queries)]
 				start := time.Now()
-				var err error
-				hits := 0
-				if c%2 == 0 {
-					var res *pb.SearchResponse
-					if res, err = s.search.Search(ctx, &pb.SearchRequest{Query: q, Facets: []string{"languages"}}); err == nil {
-						hits = len(res.Hits)
-					}
-				} else {
-					var res restSearch
-					if code := s.rest("GET", "/v1/search?facets=languages&query="+url.QueryEscape(q), "", nil, &res); code != 200 {
-						err = fmt.Errorf("REST %q: status %d", q, code)
-					}
-					hits = len(res.Hits)
-				}
+				hits, err := search(c, q)
 				if err == nil && o.requireHits && hits == 0 {
 					err = fmt.Errorf("query %q found nothing", q)
 				}
@@ -83,6 +89,15 @@ func startSearchLoad(s *testServer, o loadOptions) *searchLoad {
 		}()
 	}
 	return l
+}
+
+// phase returns the searches and failures since the last call (or the
+// start), with the failures' messages, and starts counting again.
+func (l *searchLoad) phase() (searches, failures int64, errs map[string]int) {
+	l.mu.Lock()
+	errs, l.errs = l.errs, map[string]int{}
+	l.mu.Unlock()
+	return l.searches.Swap(0), l.failures.Swap(0), errs
 }
 
 // loadResult is what a searchLoad saw.
